@@ -1,0 +1,49 @@
+"""A development adapter that only logs (masked) what would be sent."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from .masking import mask_address
+from .types import AdapterKind, CheckResult, Message, SendResult
+
+__all__ = ["LogAdapter"]
+
+log = logging.getLogger("adapters.log")
+
+
+class LogAdapter:
+    """Logs each message with the address masked; returns ``log-<hex>`` ids."""
+
+    def __init__(self, name: str = "log") -> None:
+        self._name = name
+        self.sent: list[tuple[str, Message]] = []
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def kind(self) -> AdapterKind:
+        return "log"
+
+    async def send(self, to: str, message: Message) -> SendResult:
+        message_id = f"log-{uuid.uuid4().hex}"
+        log.info(
+            "would send %s to %s (%d chars, params %s, reference %s): id %s",
+            message.format,
+            mask_address(to),
+            len(message.text),
+            sorted(message.params),
+            message.reference,
+            message_id,
+        )
+        self.sent.append((to, message))
+        return SendResult(self._name, message_id, to, {"logged": True})
+
+    async def check(self) -> CheckResult:
+        return CheckResult(self._name, True, "log adapter: nothing to verify")
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,120 @@
+"""WeCom (企业微信) application messages: gettoken + message/send (text, textcard, markdown)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from yarl import URL
+
+from ..config import WecomConfig
+from ..core.base import ProviderAdapter
+from ..core.http import encode_json
+from ..core.ratelimit import RateSpec
+from ..core.runtime import Runtime
+from ..core.tokens import AccessToken, TokenCache
+from ..errors import AdapterError, RecipientError, ValidationError
+from ..limits import check_bytes, check_chars
+from ..types import AdapterKind, CheckResult, Message, SendResult
+from .errors import errcode_body
+
+__all__ = ["PROVIDER", "WecomAdapter"]
+
+PROVIDER = "wecom"
+DEFAULT_BUTTON = "详情"
+
+
+class WecomAdapter(ProviderAdapter):
+    """Sends to one member (``touser`` = WeCom UserID) through one application."""
+
+    provider_name: ClassVar[str] = PROVIDER
+    adapter_kind: ClassVar[AdapterKind] = "wechat"
+    # per app per member: 30/min (excess is dropped silently by WeCom)
+    default_limits = (RateSpec(500, 60.0), RateSpec(30, 60.0))
+
+    def __init__(self, config: WecomConfig, runtime: Runtime | None = None) -> None:
+        super().__init__(runtime)
+        self.config = config
+        self.tokens = TokenCache(self._fetch_token, self.runtime.clock)
+
+    def prepare(self, to: str, message: Message) -> str:
+        address = to.strip()
+        if not address or any(c in address for c in "|@ \t"):
+            raise ValidationError(
+                f"not a single WeCom UserID: {to!r}", provider=PROVIDER, code="invalid_userid"
+            )
+        if message.format in ("text", "template", "subscription"):
+            check_bytes(PROVIDER, "text", message.text, 2048)
+        elif message.format == "markdown":
+            check_bytes(PROVIDER, "markdown", message.text, 2048)
+        elif message.format == "textcard":
+            if not message.title or not message.url:
+                raise ValidationError(
+                    "a textcard needs a title and a url", provider=PROVIDER, code="textcard"
+                )
+            check_bytes(PROVIDER, "textcard title", message.title, 128)
+            check_bytes(PROVIDER, "textcard description", message.text, 512)
+            check_chars(PROVIDER, "textcard button", message.params.get("btntxt", "详情"), 4)
+        if not message.text:
+            raise ValidationError("empty message", provider=PROVIDER, code="empty")
+        return address
+
+    def payload(self, address: str, message: Message) -> dict[str, Any]:
+        body: dict[str, Any] = {"touser": address, "agentid": self.config.agent_id}
+        if message.format == "markdown":
+            body.update(msgtype="markdown", markdown={"content": message.text})
+        elif message.format == "textcard":
+            body.update(
+                msgtype="textcard",
+                textcard={
+                    "title": message.title,
+                    "description": message.text,
+                    "url": message.url,
+                    "btntxt": message.params.get("btntxt", DEFAULT_BUTTON),
+                },
+            )
+        else:
+            body.update(msgtype="text", text={"content": message.text})
+        return body
+
+    async def send_once(self, address: str, message: Message) -> SendResult:
+        body = encode_json(self.payload(address, message))
+        answer = await self._with_token(body)
+        invalid = str(answer.get("invaliduser", "")).lower().split("|")
+        if address.lower() in invalid:
+            raise RecipientError(
+                "recipient is not a member visible to this application (invaliduser)",
+                provider=PROVIDER,
+                code="invaliduser",
+            )
+        return SendResult(PROVIDER, str(answer.get("msgid", "")), address, answer)
+
+    async def _with_token(self, body: bytes) -> dict[str, Any]:
+        token = await self.tokens.get()
+        try:
+            return await self._post(token, body)
+        except AdapterError as error:
+            if error.code not in ("40014", "42001", "41001"):
+                raise
+            self.tokens.invalidate(token)
+            return await self._post(await self.tokens.get(), body)
+
+    async def _post(self, token: str, body: bytes) -> dict[str, Any]:
+        url = URL(self.config.endpoint + "/cgi-bin/message/send").with_query(access_token=token)
+        response = await self.http.request(
+            "POST", url, headers={"Content-Type": "application/json"}, body=body
+        )
+        return dict(errcode_body(PROVIDER, response))
+
+    async def _fetch_token(self) -> AccessToken:
+        url = URL(self.config.endpoint + "/cgi-bin/gettoken").with_query(
+            corpid=self.config.corp_id, corpsecret=self.config.corp_secret.reveal()
+        )
+        body = errcode_body(PROVIDER, await self.http.request("GET", url))
+        return AccessToken(str(body["access_token"]), float(body.get("expires_in", 7200)))
+
+    async def check(self) -> CheckResult:
+        try:
+            await self.tokens.get()
+        except AdapterError as error:
+            return CheckResult(PROVIDER, False, f"gettoken failed: {error.describe()}")
+        return CheckResult(PROVIDER, True, "gettoken returned an access token")
