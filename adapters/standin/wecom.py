@@ -1,0 +1,139 @@
+"""WeCom stand-in (qyapi): gettoken, message/send and the group-robot webhook."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .server import StandinServer, json_response
+
+__all__ = ["WecomStandin"]
+
+_TEXT_LIMITS = {"text": 2048, "markdown": 2048}
+_BOT_LIMITS = {"text": 2048, "markdown": 4096}
+
+
+def _err(errcode: int, errmsg: str, **extra: Any) -> web.Response:
+    return json_response({"errcode": errcode, "errmsg": errmsg, **extra})
+
+
+class WecomStandin(StandinServer):
+    """Tokens live ``token_ttl`` seconds; ``token_fetches`` counts gettoken calls.
+
+    ``invalid_users`` are answered as not visible to the app (``invaliduser``);
+    the robot answers 45009 past ``bot_per_minute`` messages in a minute.
+    """
+
+    name = "wecom"
+
+    def __init__(self, *, wall: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.wall = wall
+        self.corp_id = "wwstandin" + secrets.token_hex(4)
+        self.corp_secret = secrets.token_urlsafe(24)
+        self.agent_id = 1000002
+        self.bot_key = str(secrets.token_hex(16))
+        self.token_ttl = 7200
+        self.token_fetches = 0
+        self.invalid_users: set[str] = set()
+        self.bot_per_minute = 20
+        self.sent: list[dict[str, Any]] = []
+        self.bot_sent: list[dict[str, Any]] = []
+        self._tokens: dict[str, float] = {}
+        self._bot_window: list[float] = []
+        self._msgid = 0
+        self.app.router.add_get("/cgi-bin/gettoken", self._gettoken)
+        self.app.router.add_post("/cgi-bin/message/send", self._send)
+        self.app.router.add_post("/cgi-bin/webhook/send", self._webhook)
+
+    async def _gettoken(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        self.token_fetches += 1
+        if request.query.get("corpid") != self.corp_id:
+            return _err(40013, "invalid corpid")
+        if request.query.get("corpsecret") != self.corp_secret:
+            return _err(40001, "invalid credential")
+        token = secrets.token_urlsafe(32)
+        self._tokens[token] = self.wall() + self.token_ttl
+        return _err(0, "ok", access_token=token, expires_in=self.token_ttl)
+
+    def expire_tokens(self) -> None:
+        """Invalidate every issued token early, as WeCom may do."""
+        self._tokens.clear()
+
+    def _token_error(self, token: str | None) -> web.Response | None:
+        if not token:
+            return _err(41001, "access_token missing")
+        expiry = self._tokens.get(token)
+        if expiry is None:
+            return _err(40014, "invalid access_token")
+        if self.wall() >= expiry:
+            return _err(42001, "access_token expired")
+        return None
+
+    async def _send(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        refused = self._token_error(request.query.get("access_token"))
+        if refused is not None:
+            return refused
+        fault = self.faults.take()
+        if fault == "timeout":
+            await self.faults.hang()
+        if fault in ("server_error", "timeout"):
+            return web.Response(status=500, text="Internal Server Error")
+        if fault == "expired_token":
+            self.expire_tokens()
+            return _err(42001, "access_token expired")
+        if fault == "rate_limited":
+            return _err(45009, "api freq out of limit")
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return _err(40058, "Warning: wrong json format.")
+        if body.get("agentid") != self.agent_id:
+            return _err(40056, "invalid agentid")
+        msgtype = body.get("msgtype")
+        if msgtype not in ("text", "markdown", "textcard"):
+            return _err(40008, "invalid message type")
+        users = [u for u in str(body.get("touser", "")).split("|") if u]
+        invalid = [u for u in users if u in self.invalid_users or fault == "invalid_number"]
+        if not users or len(invalid) == len(users):
+            return _err(81013, "user & party & tag all invalid")
+        self._msgid += 1
+        self.sent.append(body)
+        extra = {"invaliduser": "|".join(u.lower() for u in invalid)} if invalid else {}
+        return _err(0, "ok", msgid=f"msg{self._msgid:08d}", **extra)
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        if request.query.get("key") != self.bot_key:
+            return _err(93000, "invalid webhook url")
+        fault = self.faults.take()
+        if fault == "timeout":
+            await self.faults.hang()
+        if fault in ("server_error", "timeout"):
+            return web.Response(status=500, text="Internal Server Error")
+        now = self.wall()
+        self._bot_window = [t for t in self._bot_window if now - t < 60]
+        if fault == "rate_limited" or len(self._bot_window) >= self.bot_per_minute:
+            return _err(45009, "api freq out of limit")
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return _err(40058, "Warning: wrong json format.")
+        msgtype = body.get("msgtype")
+        if msgtype not in _BOT_LIMITS:
+            return _err(40008, "invalid message type")
+        content = str(body.get(msgtype, {}).get("content", ""))
+        if not content:
+            return _err(44004, "empty content")
+        if len(content.encode()) > _BOT_LIMITS[msgtype]:
+            return _err(45002, "content size out of limit")
+        self._bot_window.append(now)
+        self.bot_sent.append(body)
+        return _err(0, "ok")
