@@ -1,0 +1,36 @@
+"""Delivery reports and inbound messages: parsers, records and aiohttp routes."""
+
+from __future__ import annotations
+
+from .parsers import (
+    parse_aliyun_reports,
+    parse_aliyun_uplink,
+    parse_tencent_replies,
+    parse_tencent_status,
+    parse_wechat_event,
+)
+from .records import (
+    CallbackFormatError,
+    CallbackRecord,
+    DeliveryReport,
+    DeliveryStatus,
+    InboundMessage,
+    Sink,
+)
+from .routes import add_callback_routes, callback_routes
+
+__all__ = [
+    "CallbackFormatError",
+    "CallbackRecord",
+    "DeliveryReport",
+    "DeliveryStatus",
+    "InboundMessage",
+    "Sink",
+    "add_callback_routes",
+    "callback_routes",
+    "parse_aliyun_reports",
+    "parse_aliyun_uplink",
+    "parse_tencent_replies",
+    "parse_tencent_status",
+    "parse_wechat_event",
+]

@@ -1,0 +1,178 @@
+"""``hub adapters check`` and ``hub adapters send`` (also ``python -m adapters``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+import orjson
+
+from .config import AdaptersConfig, load_config
+from .errors import AdapterError, ConfigurationError
+from .registry import PROVIDERS, SMS_GROUP, aclose_all, build_adapters
+from .standin import Standins, start_standins
+from .types import Message
+
+__all__ = ["add_commands", "main", "run_check", "run_send"]
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+_FAMILY_HINT = {
+    "aliyun-sms": "HUB_ALIYUN_SMS_*",
+    "tencent-sms": "HUB_TENCENT_SMS_*",
+    "wecom": "HUB_WECOM_*",
+    "wecom-bot": "HUB_WECOM_BOT_*",
+    "wechat": "HUB_WECHAT_*",
+    SMS_GROUP: "HUB_ALIYUN_SMS_* or HUB_TENCENT_SMS_*",
+}
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="TOML file with lower-case keys")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start local provider stand-ins and point every provider at them",
+    )
+
+
+def _populate(subparsers: Any) -> None:
+    check = subparsers.add_parser(
+        "check", help="verify configuration and credentials of every configured provider"
+    )
+    _common(check)
+    check.set_defaults(func=run_check)
+    send = subparsers.add_parser("send", help="send one message through one provider")
+    send.add_argument("provider", choices=[*PROVIDERS, SMS_GROUP, "log"])
+    send.add_argument("--to", required=True, metavar="ADDRESS", help="phone, UserID or OpenID")
+    send.add_argument("--text", required=True)
+    send.add_argument(
+        "--param", action="append", default=[], metavar="K=V", help="template parameter"
+    )
+    send.add_argument(
+        "--format",
+        default="text",
+        choices=["text", "markdown", "textcard", "template", "subscription"],
+    )
+    send.add_argument("--title")
+    send.add_argument("--url")
+    send.add_argument("--template", help="override the configured template code / id")
+    send.add_argument("--reference", help="attempt id carried to the provider")
+    _common(send)
+    send.set_defaults(func=run_send)
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add ``adapters check|send`` to the hub CLI's argparse subparsers."""
+    parser = subparsers.add_parser("adapters", help="SMS and WeChat delivery providers")
+    _populate(parser.add_subparsers(dest="adapters_command", required=True, metavar="COMMAND"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m adapters", description=__doc__)
+    _populate(parser.add_subparsers(dest="adapters_command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    return asyncio.run(_with_config(args, _check, out or sys.stdout))
+
+
+def run_send(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    return asyncio.run(_with_config(args, _send, out or sys.stdout))
+
+
+def _file_values(path: str | None) -> Mapping[str, object]:
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+async def _with_config(args: argparse.Namespace, command: Any, out: TextIO) -> int:
+    standins: Standins | None = None
+    try:
+        if args.sandbox:
+            standins = await start_standins()
+            config = standins.config()
+            print("sandbox: provider stand-ins running on 127.0.0.1", file=sys.stderr)
+        else:
+            config = load_config(os.environ, _file_values(args.config))
+        result: int = await command(args, config, out)
+        return result
+    except ConfigurationError as error:
+        print(f"configuration error: {error.message}", file=out)
+        return EXIT_CONFIG
+    finally:
+        if standins is not None:
+            await standins.close()
+
+
+async def _check(args: argparse.Namespace, config: AdaptersConfig, out: TextIO) -> int:
+    adapters = build_adapters(config)
+    configured = config.configured()
+    failed = 0
+    try:
+        for name in PROVIDERS:
+            if name not in configured:
+                print(f"{name:<12} not configured ({_FAMILY_HINT[name]} unset)", file=out)
+                continue
+            result = await adapters[name].check()
+            failed += not result.ok
+            print(f"{name:<12} {'OK' if result.ok else 'FAILED':<7} {result.detail}", file=out)
+    finally:
+        await aclose_all(adapters)
+    if not configured:
+        print("no provider is configured; set HUB_* variables or use --sandbox", file=out)
+        return EXIT_FAILED
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _params(pairs: Sequence[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"--param expects K=V, got {pair!r}")
+        params[key] = value
+    return params
+
+
+async def _send(args: argparse.Namespace, config: AdaptersConfig, out: TextIO) -> int:
+    adapters = build_adapters(config)
+    try:
+        adapter = adapters.get(args.provider)
+        if adapter is None:
+            hint = _FAMILY_HINT.get(args.provider, "")
+            print(f"{args.provider} is not configured (set {hint})", file=out)
+            return EXIT_CONFIG
+        message = Message(
+            text=args.text,
+            params=_params(args.param),
+            title=args.title,
+            url=args.url,
+            format=args.format,
+            template=args.template,
+            reference=args.reference,
+        )
+        try:
+            result = await adapter.send(args.to, message)
+        except AdapterError as error:
+            print(f"refused: {error.describe()}", file=out)
+            return EXIT_FAILED
+        print(f"accepted by {result.provider}: message id {result.message_id}", file=out)
+        print(f"provider answer: {orjson.dumps(dict(result.raw)).decode()}", file=out)
+        return EXIT_OK
+    finally:
+        await aclose_all(adapters)
