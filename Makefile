@@ -1,0 +1,45 @@
+# Tongzhi — the two commands a person needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint typecheck contracts unit bench clean system-deps
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the hub on the embedded default (in-process broker + SQLite under ./data).
+run: $(STAMP)
+	$(VENV)/bin/hub serve --demo
+
+system-deps:
+	@bash deploy/scripts/system-deps.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check hub channels adapters bench tests
+	$(VENV)/bin/ruff format --check hub channels adapters bench tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+unit: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Install what the tests need and run every test.
+test: $(STAMP) system-deps lint typecheck contracts unit
+
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
