@@ -1,0 +1,38 @@
+"""The composition root: the ``hub`` console script. It wires the engine (hub),
+the domain (channels) and the delivery adapters (adapters) together — the one
+place allowed to know all three."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hub.bootstrap import Extension
+from hub.cli import SubParsers
+from hub.cli import main as hub_main
+from hub.config import Settings
+
+__all__ = ["main"]
+
+
+def _extensions(settings: Settings, args: argparse.Namespace) -> Sequence[Extension]:
+    from channels.app import DomainExtension
+
+    return [DomainExtension(settings, demo=bool(getattr(args, "demo", False)))]
+
+
+def _add_commands(sub: SubParsers) -> None:
+    try:
+        from adapters.cli import add_commands
+    except ImportError:  # pragma: no cover - adapters ship with the distribution
+        return
+    add_commands(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return hub_main(argv, make_extensions=_extensions, add_commands=_add_commands)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Connection tokens (JWT): verify, mint, and the development-mode secrets.
+
+A token's claims (PROTOCOL.md §6): ``sub`` (member id, required), ``exp``
+(optional), ``name``, ``channels`` (extra channels; an entry
+``{"channel": "...", "publish": true}`` grants publish too). Other claims are
+kept in :attr:`Identity.claims` for the domain layer's authorizer.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import jwt
+
+from hub.protocol.errors import Code, HubError
+from hub.protocol.names import validate_channel
+
+__all__ = ["Identity", "TokenVerifier", "dev_secret", "parse_grants"]
+
+log = logging.getLogger("hub.auth")
+
+_MEMBER_MAX: Final = 128
+_SUB_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-:@")
+
+
+@dataclass(slots=True, frozen=True)
+class Identity:
+    """Who a connection or API call acts as."""
+
+    member: str
+    name: str | None = None
+    exp: float | None = None
+    grants: Mapping[str, bool] = field(default_factory=dict)  # channel -> may publish
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _valid_member(sub: object) -> bool:
+    return (
+        isinstance(sub, str) and 0 < len(sub) <= _MEMBER_MAX and all(ch in _SUB_CHARS for ch in sub)
+    )
+
+
+def parse_grants(raw: object) -> dict[str, bool]:
+    """The ``channels`` claim as ``{channel: may_publish}``; raise 101 when malformed."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise HubError(Code.UNAUTHORIZED, "token 'channels' claim must be a list")
+    grants: dict[str, bool] = {}
+    for entry in raw:
+        if isinstance(entry, str):
+            channel, publish = entry, False
+        elif isinstance(entry, dict) and isinstance(entry.get("channel"), str):
+            channel, publish = entry["channel"], entry.get("publish") is True
+        else:
+            raise HubError(Code.UNAUTHORIZED, "bad entry in token 'channels' claim")
+        try:
+            validate_channel(channel)
+        except HubError:
+            raise HubError(Code.UNAUTHORIZED, f"bad channel in token: {channel[:64]!r}") from None
+        grants[channel] = grants.get(channel, False) or publish
+    return grants
+
+
+class TokenVerifier:
+    """Verifies connection tokens (HS256 secret and/or RS256/ES256 public key); mints HS256."""
+
+    __slots__ = ("_keys", "_secret")
+
+    def __init__(self, secret: str = "", public_key: str = "") -> None:
+        if not secret and not public_key:
+            raise ValueError("a token secret or a public key is required")
+        self._secret = secret
+        keys: list[tuple[Any, list[str]]] = []
+        if secret:
+            keys.append((secret, ["HS256"]))
+        if public_key:
+            keys.append((public_key, ["RS256", "ES256"]))
+        self._keys = keys
+
+    def verify(self, token: str, now: float | None = None) -> Identity:
+        """Return the token's identity or raise :class:`HubError` (101 bad, 109 expired)."""
+        claims: dict[str, Any] | None = None
+        expired = False
+        for key, algorithms in self._keys:
+            try:
+                claims = jwt.decode(
+                    token,
+                    key,
+                    algorithms=algorithms,
+                    options={"require": ["sub"], "verify_aud": False},
+                    leeway=0,
+                )
+                break
+            except jwt.ExpiredSignatureError:
+                expired = True
+            except jwt.PyJWTError:
+                continue
+        if claims is None:
+            if expired:
+                raise HubError(Code.TOKEN_EXPIRED, "token expired")
+            raise HubError(Code.UNAUTHORIZED, "invalid token")
+        sub = claims.get("sub")
+        if not _valid_member(sub):
+            raise HubError(Code.UNAUTHORIZED, "token 'sub' is not a valid member id")
+        assert isinstance(sub, str)
+        exp = claims.get("exp")
+        name = claims.get("name")
+        return Identity(
+            member=sub,
+            name=name if isinstance(name, str) else None,
+            exp=float(exp) if isinstance(exp, int | float) else None,
+            grants=parse_grants(claims.get("channels")),
+            claims=claims,
+        )
+
+    def mint(
+        self,
+        sub: str,
+        *,
+        channels: Sequence[object] | None = None,
+        ttl: float | None = None,
+        name: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> str:
+        """An HS256 token for ``sub`` (requires the secret)."""
+        if not self._secret:
+            raise HubError(Code.INTERNAL, "minting needs HUB_TOKEN_SECRET")
+        if not _valid_member(sub):
+            raise HubError(Code.BAD_REQUEST, "'sub' is not a valid member id")
+        claims: dict[str, Any] = dict(extra or {})
+        claims["sub"] = sub
+        if channels:
+            parse_grants(list(channels))  # validate
+            claims["channels"] = list(channels)
+        if name:
+            claims["name"] = name
+        if ttl is not None:
+            claims["exp"] = int((time.time() if now is None else now) + ttl)
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+
+def dev_secret(data_dir: str, name: str) -> tuple[str, bool]:
+    """A development secret kept in ``data_dir/name`` (created once); returns (value, created)."""
+    path = Path(data_dir) / name
+    try:
+        value = path.read_text().strip()
+        if value:
+            return value, False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value, True

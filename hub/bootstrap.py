@@ -1,0 +1,178 @@
+"""The engine's composition: picks the store and broker from the settings, builds
+the node and the HTTP app, and runs them. Extensions (the domain) plug in through
+:class:`Extension`; the engine never imports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from hub.auth import TokenVerifier, dev_secret
+from hub.config import ConfigError, Settings
+from hub.core.authz import Authorizer
+from hub.core.interfaces import Broker, Presence, Store
+from hub.core.node import Node
+from hub.server.api import NODE, OPENAPI, READY_CHECKS, add_engine_routes
+from hub.server.http import API_KEY, error_middleware
+from hub.server.openapi import OpenApi
+from hub.server.ws import FrontProtocol
+
+__all__ = ["Extension", "Runtime", "make_broker", "make_store"]
+
+log = logging.getLogger("hub")
+
+ReadyCheck = Callable[[], Awaitable[tuple[str, bool, Any]]]
+
+
+class Extension(Protocol):
+    """A layer on top of the engine (the domain): registers namespaces, ops, routes, hooks."""
+
+    def install(self, runtime: Runtime) -> None: ...
+
+    async def start(self, runtime: Runtime) -> None: ...
+
+    async def stop(self, runtime: Runtime) -> None: ...
+
+
+def make_store(settings: Settings) -> Store:
+    url = settings.effective_database_url
+    if url.startswith("sqlite://"):
+        from hub.store.sqlite import SqliteStore
+
+        return SqliteStore.from_url(url)
+    module = importlib.import_module("hub.store.postgres")
+    store: Store = module.PostgresStore.from_settings(settings)
+    return store
+
+
+def make_broker(settings: Settings, store: Store) -> tuple[Broker, Presence]:
+    if not settings.redis_url:
+        from hub.brokers.memory import MemoryBroker, MemoryPresence
+
+        broker = MemoryBroker(
+            store,
+            history_size=settings.history_size,
+            history_ttl=settings.history_ttl,
+            flush_interval=settings.flush_interval,
+        )
+        return broker, MemoryPresence()
+    try:
+        module = importlib.import_module("hub.brokers.redis")
+    except ImportError as exc:
+        raise ConfigError(
+            f"HUB_REDIS_URL is set but the Redis broker is unavailable: {exc}"
+        ) from None
+    pair: tuple[Broker, Presence] = module.from_settings(settings, store)
+    return pair
+
+
+class Runtime:
+    """Everything one hub process runs, wired from settings."""
+
+    def __init__(self, settings: Settings, extensions: Sequence[Extension] = ()) -> None:
+        self.settings = settings
+        self.extensions = list(extensions)
+        self.dev_notes: list[str] = []
+        secret, public_key = settings.token_secret, settings.token_public_key
+        if not secret and not public_key:
+            secret, _ = dev_secret(settings.data_dir, "dev-token-secret")
+            settings.token_secret = secret
+            self.dev_notes.append(
+                "DEVELOPMENT MODE: HUB_TOKEN_SECRET is not set; using a generated secret kept in "
+                f"{settings.data_dir}/dev-token-secret. Set HUB_TOKEN_SECRET in production."
+            )
+        if not settings.api_key:
+            settings.api_key, _ = dev_secret(settings.data_dir, "dev-api-key")
+            self.dev_notes.append(
+                "DEVELOPMENT MODE: HUB_API_KEY is not set; using a generated key kept in "
+                f"{settings.data_dir}/dev-api-key. Set HUB_API_KEY in production."
+            )
+        self.verifier = TokenVerifier(secret, public_key)
+        self.store = make_store(settings)
+        self.broker, self.presence = make_broker(settings, self.store)
+        self.authorizer = Authorizer(settings.extra_namespaces)
+        self.node = Node(settings, self.broker, self.presence, self.authorizer, self.verifier)
+        self.app = web.Application(middlewares=[error_middleware], client_max_size=2 << 20)
+        self.app[API_KEY] = settings.api_key
+        self.app[NODE] = self.node
+        self.app[OPENAPI] = OpenApi()
+        self.app[READY_CHECKS] = [self._store_ready, self._broker_ready]
+        add_engine_routes(self.app, self.node)
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self.port = settings.port
+        for ext in self.extensions:
+            ext.install(self)
+
+    @property
+    def openapi(self) -> OpenApi:
+        return self.app[OPENAPI]
+
+    def add_ready_check(self, check: ReadyCheck) -> None:
+        self.app[READY_CHECKS].append(check)
+
+    async def _store_ready(self) -> tuple[str, bool, Any]:
+        try:
+            await asyncio.wait_for(self.store.ping(), 2.0)
+        except Exception as exc:
+            return "store", False, type(exc).__name__
+        return "store", True, None
+
+    async def _broker_ready(self) -> tuple[str, bool, Any]:
+        try:
+            ok = await asyncio.wait_for(self.broker.ready(), 2.0)
+        except Exception as exc:
+            return "broker", False, type(exc).__name__
+        return "broker", ok, None
+
+    async def start(self, sock: socket.socket | None = None) -> None:
+        await self.store.open()
+        if self.store.recovered_from_crash:
+            log.warning("the previous run did not stop cleanly: channel epochs were changed")
+        await self.node.start()
+        for ext in self.extensions:
+            await ext.start(self)
+        runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await runner.setup()
+        self._runner = runner
+        http = runner.server
+        assert http is not None
+        loop = asyncio.get_running_loop()
+        node = self.node
+
+        def factory() -> FrontProtocol:
+            return FrontProtocol(node, http)
+
+        if sock is not None:
+            self._server = await loop.create_server(factory, sock=sock, backlog=4096)
+        else:
+            self._server = await loop.create_server(
+                factory,
+                self.settings.host,
+                self.settings.port,
+                backlog=4096,
+                reuse_address=True,
+                reuse_port=self.settings.workers > 1 or None,
+            )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Graceful: stop accepting, 4012 to every client, flush the store, close."""
+        if self._server is not None:
+            self._server.close()
+        await self.node.shutdown()
+        for ext in reversed(self.extensions):
+            try:
+                await ext.stop(self)
+            except Exception:
+                log.exception("extension stop failed")
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.store.close()

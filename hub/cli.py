@@ -1,0 +1,149 @@
+"""The ``hub`` command: ``serve``, ``token``; other layers add commands through
+``add_commands`` and extensions through ``make_extensions`` (see channels/cli.py,
+the composition root)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hub.auth import TokenVerifier, dev_secret
+from hub.bootstrap import Extension, Runtime
+from hub.config import ConfigError, Settings, add_arguments, load_settings
+
+__all__ = ["SubParsers", "build_parser", "main", "run_server", "setup_logging"]
+
+log = logging.getLogger("hub")
+
+MakeExtensions = Callable[[Settings, argparse.Namespace], Sequence[Extension]]
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    SubParsers = Any
+AddCommands = Callable[[SubParsers], None]
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def build_parser(add_commands: AddCommands | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hub", description="Tongzhi messaging and notice hub")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve",
+        help="run the hub",
+        description="Run the hub. Every setting is also an environment variable HUB_* "
+        "and a key of the TOML file given with --config.",
+    )
+    add_arguments(serve)
+    serve.add_argument(
+        "--demo", action="store_true", help="load the demo organization and print how to try it"
+    )
+    serve.set_defaults(func=_serve)
+    token = sub.add_parser("token", help="mint a connection token for a member")
+    token.add_argument("member", help="the member id (the token's sub)")
+    token.add_argument("--ttl", type=float, default=None, help="seconds until it expires")
+    token.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        metavar="CHANNEL",
+        help="extra channel the token grants (subscribe); repeatable",
+    )
+    token.add_argument(
+        "--grant-publish",
+        action="append",
+        default=[],
+        metavar="CHANNEL",
+        help="extra channel the token grants with publish; repeatable",
+    )
+    add_arguments(token)
+    token.set_defaults(func=_token)
+    if add_commands is not None:
+        add_commands(sub)
+    return parser
+
+
+def _token(args: argparse.Namespace, make_extensions: MakeExtensions | None) -> int:
+    settings = load_settings(args)
+    secret = settings.token_secret or dev_secret(settings.data_dir, "dev-token-secret")[0]
+    channels: list[object] = list(args.grant)
+    channels += [{"channel": c, "publish": True} for c in args.grant_publish]
+    print(TokenVerifier(secret).mint(args.member, channels=channels or None, ttl=args.ttl))
+    return 0
+
+
+def _serve(args: argparse.Namespace, make_extensions: MakeExtensions | None) -> int:
+    settings = load_settings(args)
+    setup_logging(settings.log_level)
+    extensions = list(make_extensions(settings, args)) if make_extensions else []
+    return run_server(settings, extensions)
+
+
+def run_server(settings: Settings, extensions: Sequence[Extension] = ()) -> int:
+    """Run one hub process until SIGTERM/SIGINT; exit status 0 after a clean stop."""
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.Runner()
+    with runner:
+        return runner.run(_run(settings, extensions))
+
+
+async def _run(settings: Settings, extensions: Sequence[Extension]) -> int:
+    runtime = Runtime(settings, extensions)
+    for note in runtime.dev_notes:
+        log.warning("%s", note)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    log.info(
+        "hub ready: listening on http://%s:%d (WebSocket ws://%s:%d/ws), "
+        "node %s, store %s, broker %s",
+        settings.host,
+        runtime.port,
+        settings.host,
+        runtime.port,
+        runtime.node.node_id,
+        type(runtime.store).__name__,
+        type(runtime.broker).__name__,
+    )
+    await stop.wait()
+    log.info("stopping: telling clients to reconnect elsewhere (4012)")
+    await runtime.stop()
+    log.info("stopped cleanly")
+    return 0
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    make_extensions: MakeExtensions | None = None,
+    add_commands: AddCommands | None = None,
+) -> int:
+    parser = build_parser(add_commands)
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args, make_extensions)
+    except ConfigError as exc:
+        print(f"hub: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

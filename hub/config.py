@@ -1,0 +1,199 @@
+"""Settings: every one is an environment variable ``HUB_*``, a ``--flag`` and a TOML key.
+
+Precedence, lowest first: defaults, the TOML file (``--config`` / ``HUB_CONFIG``;
+top-level keys are the setting names, e.g. ``port = 8080``), the environment,
+the command line. Settings of other layers (adapters, domain) are read from the
+same environment and file by their own loaders; :attr:`Settings.file_values`
+keeps the file's raw mapping for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = ["ConfigError", "Settings", "add_arguments", "load_settings"]
+
+
+class ConfigError(ValueError):
+    """A setting has a value the hub cannot use; the message names it."""
+
+
+def _opt(default: Any, help: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "secret": secret})
+
+
+@dataclass(slots=True)
+class Settings:
+    host: str = _opt("127.0.0.1", "address to listen on")
+    port: int = _opt(8080, "HTTP and WebSocket port")
+    data_dir: str = _opt("./data", "directory for the embedded SQLite store and dev secrets")
+    database_url: str = _opt("", "sqlite:///path or postgresql://… (default: SQLite in data_dir)")
+    redis_url: str = _opt("", "redis://, rediss:// or redis+sentinel:// URL: the Redis broker")
+    token_secret: str = _opt("", "HS256 secret for connection tokens", secret=True)
+    token_public_key: str = _opt("", "PEM public key (RS256/ES256) for connection tokens")
+    api_key: str = _opt("", "bearer key of the server API", secret=True)
+    namespaces: str = _opt(
+        "", "extra channel namespaces open to every authenticated member (comma-separated)"
+    )
+    connect_timeout: float = _opt(10.0, "seconds a connection has to authenticate")
+    ping_interval: float = _opt(25.0, "seconds between server pings")
+    max_data_size: int = _opt(65536, "largest encoded 'data' of one message, bytes")
+    max_frame_size: int = _opt(1 << 20, "largest WebSocket message read, bytes")
+    max_subscriptions: int = _opt(256, "subscriptions per connection")
+    rate_limit: float = _opt(100.0, "requests per second per connection")
+    rate_burst: int = _opt(200, "request burst per connection")
+    client_queue_max: int = _opt(1 << 20, "outbound bytes buffered per connection before 4010")
+    history_size: int = _opt(1000, "recovery window: messages kept per channel")
+    history_ttl: float = _opt(86400.0, "recovery window: seconds a message is kept")
+    history_retention_days: float = _opt(0.0, "days the archive keeps history (0: keep everything)")
+    join_leave: bool = _opt(True, "send join/leave pushes")
+    node_id: str = _opt("", "name of this process in a cluster (default: generated)")
+    log_level: str = _opt("INFO", "DEBUG, INFO, WARNING or ERROR")
+    flush_interval: float = _opt(0.0, "seconds between store batch flushes (0: every loop turn)")
+    workers: int = _opt(1, "worker processes sharing the port (needs redis_url when > 1)")
+    config: str = _opt("", "TOML configuration file")
+    file_values: dict[str, Any] = field(default_factory=dict, metadata={"internal": True})
+
+    @property
+    def extra_namespaces(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.namespaces.split(",") if n.strip())
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return "sqlite://" + str((Path(self.data_dir) / "hub.db").resolve())
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict with secrets replaced, safe to log."""
+        out: dict[str, Any] = {}
+        for f in _fields():
+            v = getattr(self, f.name)
+            out[f.name] = "***" if f.metadata.get("secret") and v else v
+        return out
+
+
+def _fields() -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(Settings) if not f.metadata.get("internal")]
+
+
+def _env_name(name: str) -> str:
+    return "HUB_" + name.upper()
+
+
+_TRUE: Final = {"1", "true", "yes", "on"}
+_FALSE: Final = {"0", "false", "no", "off"}
+
+
+def _convert(name: str, kind: Any, raw: object) -> Any:
+    try:
+        if kind in (bool, "bool"):
+            if isinstance(raw, bool):
+                return raw
+            s = str(raw).strip().lower()
+            if s in _TRUE:
+                return True
+            if s in _FALSE:
+                return False
+            raise ValueError(raw)
+        if kind in (int, "int"):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)  # type: ignore[call-overload]
+        if kind in (float, "float"):
+            return float(raw)  # type: ignore[arg-type]
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{_env_name(name)}: cannot use {raw!r}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one ``--flag`` per setting; the help names its environment variable."""
+    for f in _fields():
+        flag = "--" + f.name.replace("_", "-")
+        env = _env_name(f.name)
+        help_text = f"{f.metadata['help']} [{env}, default {f.default!r}]"
+        if f.type in (bool, "bool"):
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                default=None,
+                action=argparse.BooleanOptionalAction,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(
+                flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text
+            )
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+
+
+def load_settings(
+    args: argparse.Namespace | None = None,
+    env: Mapping[str, str] | None = None,
+    validate: Callable[[Settings], None] | None = None,
+) -> Settings:
+    """Build settings from defaults, file, environment and parsed flags (in that order)."""
+    env = os.environ if env is None else env
+    flags = vars(args) if args is not None else {}
+    config_path = flags.get("config") or env.get("HUB_CONFIG", "")
+    file_values = _read_file(config_path) if config_path else {}
+    values: dict[str, Any] = {}
+    for f in _fields():
+        raw: object = None
+        if f.name in file_values:
+            raw = file_values[f.name]
+        if _env_name(f.name) in env:
+            raw = env[_env_name(f.name)]
+        if flags.get(f.name) is not None:
+            raw = flags[f.name]
+        if raw is not None:
+            values[f.name] = _convert(f.name, f.type, raw)
+    settings = Settings(**values, file_values=file_values)
+    _check(settings)
+    if validate is not None:
+        validate(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    positive: Sequence[str] = (
+        "port",
+        "max_data_size",
+        "max_frame_size",
+        "max_subscriptions",
+        "rate_limit",
+        "rate_burst",
+        "client_queue_max",
+        "history_size",
+        "history_ttl",
+        "connect_timeout",
+        "ping_interval",
+        "workers",
+    )
+    for name in positive:
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{_env_name(name)} must be positive")
+    if s.port > 65535:
+        raise ConfigError("HUB_PORT must be at most 65535")
+    if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError("HUB_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+    url = s.effective_database_url
+    if not url.startswith(("sqlite://", "postgresql://", "postgres://")):
+        raise ConfigError("HUB_DATABASE_URL must start with sqlite:// or postgresql://")

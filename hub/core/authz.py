@@ -1,0 +1,95 @@
+"""Who may subscribe and publish where (PROTOCOL.md §4), as the engine sees it.
+
+The engine knows the ``member`` namespace, the token ``channels`` claim, and
+namespaces opened by configuration. Every other namespace is decided by a
+:class:`NamespacePolicy` that the domain layer registers (``group``, ``unit``,
+``notice``); a namespace nobody registered is unknown (102).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from hub.auth import Identity
+from hub.protocol.errors import Code, HubError
+from hub.protocol.names import split_channel
+
+__all__ = ["Authorizer", "NamespacePolicy", "OpenNamespace"]
+
+
+class NamespacePolicy(Protocol):
+    async def can_subscribe(self, identity: Identity, channel: str, name: str) -> bool: ...
+
+    async def can_publish(self, identity: Identity, channel: str, name: str) -> bool: ...
+
+
+class OpenNamespace:
+    """Any authenticated member may subscribe and publish."""
+
+    async def can_subscribe(self, identity: Identity, channel: str, name: str) -> bool:
+        return True
+
+    async def can_publish(self, identity: Identity, channel: str, name: str) -> bool:
+        return True
+
+
+class _MemberNamespace:
+    async def can_subscribe(self, identity: Identity, channel: str, name: str) -> bool:
+        return name == identity.member
+
+    async def can_publish(self, identity: Identity, channel: str, name: str) -> bool:
+        return False  # the server API only
+
+
+class ServerChannels(Protocol):
+    async def __call__(self, identity: Identity) -> Sequence[str]: ...
+
+
+class Authorizer:
+    """The engine's permission checks; the domain extends it by registering namespaces."""
+
+    def __init__(self, open_namespaces: Iterable[str] = ()) -> None:
+        self._policies: dict[str, NamespacePolicy] = {"member": _MemberNamespace()}
+        for ns in open_namespaces:
+            self._policies[ns] = OpenNamespace()
+        self._server_channels: list[ServerChannels] = []
+
+    def register(self, namespace: str, policy: NamespacePolicy) -> None:
+        self._policies[namespace] = policy
+
+    def add_server_channels(self, source: ServerChannels) -> None:
+        """Channels a member is subscribed to server-side at connect, besides ``member:<id>``."""
+        self._server_channels.append(source)
+
+    def knows(self, namespace: str) -> bool:
+        return namespace in self._policies
+
+    def _policy(self, identity: Identity, channel: str) -> tuple[NamespacePolicy, str]:
+        ns, name = split_channel(channel)
+        policy = self._policies.get(ns)
+        if policy is None:
+            raise HubError(Code.BAD_CHANNEL, f"unknown namespace: {ns!r}")
+        return policy, name
+
+    async def check_subscribe(self, identity: Identity, channel: str) -> None:
+        if channel in identity.grants:
+            return
+        policy, name = self._policy(identity, channel)
+        if not await policy.can_subscribe(identity, channel, name):
+            raise HubError(Code.PERMISSION_DENIED, f"may not subscribe to {channel}")
+
+    async def check_publish(self, identity: Identity, channel: str) -> None:
+        if identity.grants.get(channel):
+            return
+        policy, name = self._policy(identity, channel)
+        if not await policy.can_publish(identity, channel, name):
+            raise HubError(Code.PERMISSION_DENIED, f"may not publish to {channel}")
+
+    async def server_channels(self, identity: Identity) -> list[str]:
+        channels = [f"member:{identity.member}"]
+        for source in self._server_channels:
+            for ch in await source(identity):
+                if ch not in channels:
+                    channels.append(ch)
+        return channels

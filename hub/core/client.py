@@ -1,0 +1,179 @@
+"""One client connection's state, transport-independent: identity, subscriptions,
+the outbound slot of coalesced frames, the request queue and the rate limiter.
+
+A client holds no task and no timer while idle. Requests are handled in order:
+the first request of a burst starts one worker task, which ends when the queue
+is empty. Frames queued during one loop turn leave in one ``transport.write``
+(see :meth:`hub.core.node.Node.flush`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hub.auth import Identity
+from hub.protocol.codec import JSON, Codec
+from hub.protocol.requests import Request, error_push, error_reply, ok_reply
+from hub.protocol.websocket import binary_frame, text_frame
+
+if TYPE_CHECKING:
+    from hub.core.node import Node
+
+__all__ = ["Client", "ClientState", "Sink"]
+
+
+class ClientState:
+    CONNECTING = 0  # transport open, not authenticated
+    OPEN = 1  # authenticated
+    CLOSING = 2  # disconnect sent, waiting for the transport to close
+    CLOSED = 3
+
+
+class Sink(Protocol):
+    """What a client writes to (the transport): bytes out, buffered size, close with a code."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def buffered(self) -> int: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class Client:
+    __slots__ = (
+        "_inbox",
+        "_out",
+        "alive",
+        "bad",
+        "codec",
+        "id",
+        "identity",
+        "node",
+        "sink",
+        "stamp",
+        "state",
+        "strikes",
+        "subs",
+        "timer",
+        "tokens",
+    )
+
+    def __init__(self, node: Node, sink: Sink, codec: Codec = JSON) -> None:
+        self.node = node
+        self.sink: Sink | None = sink
+        self.codec = codec
+        self.id = node.next_client_id()
+        self.identity: Identity | None = None
+        self.subs: dict[str, None] = {}
+        self.state = ClientState.CONNECTING
+        self._out: bytes | list[bytes] | None = None
+        self._inbox: deque[Request] | None = None
+        self.tokens = float(node.settings.rate_burst)
+        self.stamp = time.monotonic()
+        self.strikes = 0  # requests refused for rate in a row
+        self.bad = 0  # malformed frames, decays with good ones
+        self.alive = True  # saw traffic since the last ping
+        self.timer: asyncio.TimerHandle | None = None
+
+    # -- output ----------------------------------------------------------------
+    def enqueue(self, frame: bytes) -> None:
+        """Queue a complete frame; it leaves with this loop turn's other frames."""
+        out = self._out
+        if out is None:
+            if self.sink is None:
+                return
+            self._out = frame
+            self.node.mark_dirty(self)
+        elif type(out) is list:
+            out.append(frame)
+        else:
+            self._out = [out, frame]  # type: ignore[list-item]
+
+    def take_output(self) -> bytes | None:
+        out = self._out
+        self._out = None
+        if out is None or type(out) is bytes:
+            return out
+        return b"".join(out)  # type: ignore[arg-type]
+
+    def send(self, obj: dict[str, Any]) -> None:
+        payload = self.codec.encode(obj)
+        self.enqueue(binary_frame(payload) if self.codec.binary else text_frame(payload))
+
+    def reply(self, rid: int, fields: dict[str, Any] | None = None) -> None:
+        self.send(ok_reply(rid, fields))
+
+    def reply_error(self, rid: int, code: int, message: str) -> None:
+        self.node.stats.error(code)
+        self.send(error_reply(rid, code, message))
+
+    def push_error(self, code: int, message: str) -> None:
+        self.node.stats.error(code)
+        self.send(error_push(code, message))
+
+    # -- rate limit -----------------------------------------------------------
+    def take_token(self, now: float) -> bool:
+        s = self.node.settings
+        tokens = self.tokens + (now - self.stamp) * s.rate_limit
+        self.stamp = now
+        if tokens > s.rate_burst:
+            tokens = float(s.rate_burst)
+        if tokens < 1.0:
+            self.tokens = tokens
+            self.strikes += 1
+            return False
+        self.tokens = tokens - 1.0
+        self.strikes = 0
+        return True
+
+    # -- requests -------------------------------------------------------------
+    def submit(self, req: Request) -> None:
+        """Queue a request; requests of one client are handled one after another."""
+        inbox = self._inbox
+        if inbox is not None:
+            inbox.append(req)
+            return
+        self._inbox = deque((req,))
+        self.node.spawn(self._work())
+
+    async def _work(self) -> None:
+        inbox = self._inbox
+        assert inbox is not None
+        try:
+            while inbox and self.state < ClientState.CLOSING:
+                await self.node.dispatcher.handle(self, inbox.popleft())
+        finally:
+            self._inbox = None
+
+    # -- closing ---------------------------------------------------------------
+    def disconnect(self, code: int, reason: str, reconnect: bool) -> None:
+        """Push ``disconnect``, close with ``code`` and leave every channel."""
+        if self.state >= ClientState.CLOSING:
+            return
+        self.send({"push": "disconnect", "code": code, "reason": reason, "reconnect": reconnect})
+        self.state = ClientState.CLOSING
+        self.node.flush_client(self)
+        sink = self.sink
+        if sink is not None:
+            sink.close(code, reason)
+        self.node.forget(self)
+
+    def closed(self) -> None:
+        """The transport is gone (called once by the transport)."""
+        self.state = ClientState.CLOSED
+        self.sink = None
+        self._out = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.node.forget(self)
+
+    @property
+    def member(self) -> str | None:
+        return None if self.identity is None else self.identity.member
+
+    def __repr__(self) -> str:
+        return f"<Client {self.id} member={self.member} subs={len(self.subs)}>"

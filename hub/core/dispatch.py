@@ -1,0 +1,246 @@
+"""Request handling: frames in, replies out. One handler per op; the domain
+registers extra ops (e.g. ``receipt``) with :meth:`Dispatcher.register`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from hub.auth import Identity
+from hub.core.client import Client, ClientState
+from hub.protocol.codec import DecodeError
+from hub.protocol.errors import Close, Code, HubError
+from hub.protocol.requests import (
+    BUILTIN_VALIDATORS,
+    FrameError,
+    Request,
+    Validator,
+    parse_request,
+    req_str,
+)
+
+if TYPE_CHECKING:
+    from hub.core.node import Node
+
+__all__ = ["REPLIED", "Dispatcher", "Handler"]
+
+log = logging.getLogger("hub.dispatch")
+
+Handler = Callable[[Client, Request], Awaitable[object]]
+REPLIED: Final = object()  # a handler that wrote its reply itself returns this
+
+_BAD_FRAMES_CLOSE: Final = 50  # malformed frames (net of good ones) before 4008
+
+
+def _v_connect(f: Any) -> dict[str, Any]:
+    token = f.get("token")
+    if token is None:
+        return {"token": None}
+    return {"token": req_str(f, "token", 16384)}
+
+
+def _v_refresh(f: Any) -> dict[str, Any]:
+    return {"token": req_str(f, "token", 16384)}
+
+
+class Dispatcher:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.validators: dict[str, Validator] = dict(BUILTIN_VALIDATORS)
+        self.validators["connect"] = _v_connect
+        self.validators["refresh"] = _v_refresh
+        self._handlers: dict[str, Handler] = {
+            "connect": self._connect,
+            "refresh": self._refresh,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+            "publish": self._publish,
+            "history": self._history,
+            "presence": self._presence,
+            "ping": self._ping,
+            "_auth": self._auth,
+        }
+
+    def register(self, op: str, validator: Validator, handler: Handler) -> None:
+        """Add an op (the domain's ``receipt``, ``read``, …)."""
+        self.validators[op] = validator
+        self._handlers[op] = handler
+
+    # -- frames --------------------------------------------------------------------
+    def on_frame(self, client: Client, payload: bytes) -> None:
+        """A complete data frame from ``client``: decode, validate, rate-limit, queue."""
+        client.alive = True
+        try:
+            req = parse_request(client.codec.decode(payload), self.validators)
+        except DecodeError as exc:
+            self._bad_frame(client, None, Code.BAD_REQUEST, str(exc))
+            return
+        except FrameError as exc:
+            self._bad_frame(client, exc.id, exc.code, exc.message)
+            return
+        if not client.take_token(time.monotonic()):
+            client.reply_error(req.id, Code.TOO_MANY_REQUESTS, "too many requests")
+            if client.strikes > self.node.settings.rate_burst:
+                client.disconnect(Close.RATE_LIMITED, "rate limit exceeded", True)
+            return
+        if client.bad:
+            client.bad -= 1
+        client.submit(req)
+
+    def _bad_frame(self, client: Client, rid: int | None, code: int, message: str) -> None:
+        if rid is None:
+            client.push_error(code, message)
+        else:
+            client.reply_error(rid, code, message)
+        if (
+            not client.take_token(time.monotonic())
+            and client.strikes > self.node.settings.rate_burst
+        ):
+            client.disconnect(Close.RATE_LIMITED, "rate limit exceeded", True)
+            return
+        client.bad += 1
+        if client.bad >= _BAD_FRAMES_CLOSE:
+            client.disconnect(Close.POLICY_VIOLATION, "too many malformed frames", False)
+
+    def oversized(self, client: Client) -> None:
+        """A frame larger than the transport reads: refuse it, close if it goes on."""
+        client.push_error(Code.LIMIT_EXCEEDED, "frame too large")
+        client.bad += 5
+        if client.bad >= _BAD_FRAMES_CLOSE:
+            client.disconnect(Close.MESSAGE_TOO_BIG, "frames too large", False)
+
+    # -- requests ------------------------------------------------------------------
+    async def handle(self, client: Client, req: Request) -> None:
+        if client.state != ClientState.OPEN and req.op not in ("connect", "_auth"):
+            client.reply_error(req.id, Code.UNAUTHORIZED, "connect first")
+            return
+        handler = self._handlers.get(req.op)
+        if handler is None:  # validated ops always have a handler; internal ones may not
+            client.reply_error(req.id, Code.UNKNOWN_OP, f"unknown op: {req.op}")
+            return
+        try:
+            fields = await handler(client, req)
+        except HubError as exc:
+            if req.id:
+                client.reply_error(req.id, exc.code, exc.message)
+            if req.op in ("connect", "_auth") and client.state != ClientState.OPEN:
+                self._refuse(client, exc)
+            elif exc.code == Code.LIMIT_EXCEEDED and req.op == "publish":
+                client.bad += 5
+                if client.bad >= _BAD_FRAMES_CLOSE:
+                    client.disconnect(Close.MESSAGE_TOO_BIG, "messages too large", False)
+            return
+        except Exception:
+            log.exception("op %s failed", req.op)
+            if req.id:
+                client.reply_error(req.id, Code.INTERNAL, "internal error")
+            return
+        if fields is not REPLIED and req.id:
+            client.reply(req.id, fields if isinstance(fields, dict) else None)
+
+    def _refuse(self, client: Client, exc: HubError) -> None:
+        if exc.code == Code.TOKEN_EXPIRED:
+            client.disconnect(Close.TOKEN_EXPIRED, exc.message, True)
+        elif exc.code in (Code.UNAUTHORIZED, Code.BAD_REQUEST, Code.PERMISSION_DENIED):
+            client.disconnect(Close.UNAUTHORIZED, exc.message, False)
+        else:  # 108 and the like: transient, try again
+            client.disconnect(Close.SHUTDOWN if self.node.closing else 1011, exc.message, True)
+
+    def authenticate_later(self, client: Client, identity: Identity) -> None:
+        """A token given at the upgrade: authenticate before any queued request."""
+        client.submit(Request(0, "_auth", {"identity": identity}))
+
+    # -- ops -----------------------------------------------------------------------
+    async def _auth(self, client: Client, req: Request) -> object:
+        _, tail = await self.node.authenticate(client, req.args["identity"])
+        for p in tail:
+            client.enqueue(p.frame(client.codec))
+        return REPLIED
+
+    async def _connect(self, client: Client, req: Request) -> object:
+        token = req.args["token"]
+        node = self.node
+        if client.state == ClientState.OPEN:
+            if token is not None:
+                node.refresh(client, node.verifier.verify(token))
+            return await self._connect_info(client)
+        if token is None:
+            raise HubError(Code.UNAUTHORIZED, "'token' is required")
+        fields, tail = await node.authenticate(client, node.verifier.verify(token))
+        client.reply(req.id, fields)
+        for p in tail:
+            client.enqueue(p.frame(client.codec))
+        return REPLIED
+
+    async def _connect_info(self, client: Client) -> dict[str, Any]:
+        node = self.node
+        identity = client.identity
+        assert identity is not None
+        subs: dict[str, dict[str, Any]] = {}
+        for channel in await node.authorizer.server_channels(identity):
+            if channel in client.subs:
+                pos = await node.broker.position(channel)
+                subs[channel] = {"offset": pos.offset, "epoch": pos.epoch}
+        return {
+            "client": client.id,
+            "member": identity.member,
+            "ping": int(node.settings.ping_interval),
+            "subs": subs,
+        }
+
+    async def _refresh(self, client: Client, req: Request) -> dict[str, Any]:
+        identity = self.node.verifier.verify(req.args["token"])
+        self.node.refresh(client, identity)
+        return {"exp": identity.exp}
+
+    async def _subscribe(self, client: Client, req: Request) -> object:
+        channel = req.args["channel"]
+        since = req.args["since"]
+        identity = client.identity
+        assert identity is not None
+        if channel in client.subs:
+            raise HubError(Code.ALREADY_SUBSCRIBED, f"already subscribed to {channel}")
+        await self.node.authorizer.check_subscribe(identity, channel)
+        got = await self.node.subscribe(client, channel, since)
+        fields: dict[str, Any] = {
+            "channel": channel,
+            "offset": got.position.offset,
+            "epoch": got.position.epoch,
+        }
+        if since is not None:
+            fields["recovered"] = bool(got.recovered)
+            fields["messages"] = [p.push() for p in got.recovered_pubs]
+        client.reply(req.id, fields)
+        for p in got.live_tail:  # published while the position was read: after the reply
+            client.enqueue(p.frame(client.codec))
+        return REPLIED
+
+    async def _unsubscribe(self, client: Client, req: Request) -> dict[str, Any]:
+        self.node.unsubscribe(client, req.args["channel"])
+        return {}
+
+    async def _publish(self, client: Client, req: Request) -> dict[str, Any]:
+        args = req.args
+        res = await self.node.publish(client.identity, args["channel"], args["data"], args["idem"])
+        return {"offset": res.offset, "epoch": res.epoch}
+
+    async def _history(self, client: Client, req: Request) -> dict[str, Any]:
+        args = req.args
+        page = await self.node.history(
+            client.identity, args["channel"], args["since"], args["before"], args["limit"]
+        )
+        return {
+            "messages": [p.push() for p in page.publications],
+            "offset": page.position.offset,
+            "epoch": page.position.epoch,
+        }
+
+    async def _presence(self, client: Client, req: Request) -> dict[str, Any]:
+        members = await self.node.presence_of(client.identity, req.args["channel"])
+        return {"members": {m: {"clients": n} for m, n in members.items()}}
+
+    async def _ping(self, client: Client, req: Request) -> dict[str, Any]:
+        return {}

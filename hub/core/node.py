@@ -1,0 +1,449 @@
+"""The node: this process's clients and channels, fan-out, and coalesced writes.
+
+Fan-out encodes a publication once per codec (:meth:`Publication.frame`) and
+queues the same bytes on every local subscriber without awaiting; each client's
+frames of one loop turn leave in one write (:meth:`Node.flush`). A client whose
+transport buffer passes ``client_queue_max`` is disconnected with 4010 after the
+broadcast, never slowing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from hub.auth import Identity, TokenVerifier
+from hub.config import Settings
+from hub.core.authz import Authorizer
+from hub.core.client import Client, ClientState
+from hub.core.interfaces import Broker, Presence
+from hub.core.stats import Stats
+from hub.core.types import HistoryPage, Position, Publication, PublishResult
+from hub.protocol.codec import JSON, MSGPACK
+from hub.protocol.errors import Close, Code, HubError
+from hub.protocol.names import namespace_of
+from hub.protocol.requests import Since
+from hub.protocol.websocket import ping_frame
+
+__all__ = ["ConnectHook", "LocalChannel", "Node", "Subscribed"]
+
+log = logging.getLogger("hub.node")
+
+ConnectHook = Callable[[Client], Awaitable[dict[str, Any] | None]]
+DisconnectHook = Callable[[Client], None]
+
+_PING = ping_frame(b"")
+_NO_JOIN_LEAVE = frozenset({"member", "notice"})
+
+
+class LocalChannel:
+    """The local subscribers of one channel, split by codec; ``pending`` buffers
+    publications for clients whose subscribe is still reading their position."""
+
+    __slots__ = ("json", "msgpack", "pending", "ready")
+
+    def __init__(self) -> None:
+        self.json: set[Client] = set()
+        self.msgpack: set[Client] = set()
+        self.pending: dict[Client, list[Publication]] | None = None
+        self.ready: asyncio.Future[None] | None = None
+
+    def empty(self) -> bool:
+        return not self.json and not self.msgpack and not self.pending
+
+    def __len__(self) -> int:
+        return len(self.json) + len(self.msgpack)
+
+
+@dataclass(slots=True)
+class Subscribed:
+    position: Position
+    recovered: bool | None  # None: no recovery was asked
+    recovered_pubs: list[Publication] = field(default_factory=list)
+    live_tail: list[Publication] = field(default_factory=list)
+
+
+class Node:
+    def __init__(
+        self,
+        settings: Settings,
+        broker: Broker,
+        presence: Presence,
+        authorizer: Authorizer,
+        verifier: TokenVerifier,
+    ) -> None:
+        from hub.core.dispatch import Dispatcher
+
+        self.settings = settings
+        self.broker = broker
+        self.presence = presence
+        self.authorizer = authorizer
+        self.verifier = verifier
+        self.stats = Stats()
+        self.dispatcher = Dispatcher(self)
+        self.channels: dict[str, LocalChannel] = {}
+        self.clients: dict[str, Client] = {}
+        self.members: dict[str, dict[Client, None]] = {}
+        self.connect_hooks: list[ConnectHook] = []
+        self.disconnect_hooks: list[DisconnectHook] = []
+        self.node_id = settings.node_id or f"{os.getpid():x}{secrets.token_hex(2)}"
+        self.closing = False
+        self.connections = 0  # open transports, authenticated or not
+        self._counter = 0
+        self._dirty: list[Client] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.broker.start(self)
+        self._sweeper = self._loop.create_task(self._ping_loop())
+
+    async def shutdown(self, deadline: float = 5.0) -> None:
+        """Tell every client to reconnect elsewhere (4012), then close the broker."""
+        self.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for c in list(self.clients.values()):
+            c.disconnect(Close.SHUTDOWN, "server shutting down", True)
+        self.flush()
+        end = time.monotonic() + deadline
+        while self._tasks and time.monotonic() < end:
+            await asyncio.wait(list(self._tasks), timeout=max(0.0, end - time.monotonic()))
+        await self.broker.close()
+        await self.presence.close()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    def next_client_id(self) -> str:
+        self._counter += 1
+        return f"{self.node_id}.{self._counter:x}"
+
+    # -- output ------------------------------------------------------------------
+    def mark_dirty(self, client: Client) -> None:
+        self._dirty.append(client)
+        if self._flush_handle is None:
+            loop = self._loop or asyncio.get_running_loop()
+            self._flush_handle = loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every client's queued frames of this loop turn, one write each."""
+        self._flush_handle = None
+        dirty, self._dirty = self._dirty, []
+        limit = self.settings.client_queue_max
+        slow: list[Client] = []
+        for c in dirty:
+            data = c.take_output()
+            sink = c.sink
+            if data is None or sink is None:
+                continue
+            sink.write(data)
+            if sink.buffered() > limit:
+                slow.append(c)
+        for c in slow:
+            self.stats.slow_consumers += 1
+            c.disconnect(Close.SLOW_CONSUMER, "slow consumer", True)
+
+    def flush_client(self, client: Client) -> None:
+        data = client.take_output()
+        if data is not None and client.sink is not None:
+            client.sink.write(data)
+
+    # -- broker events -------------------------------------------------------------
+    def on_publication(self, pub: Publication) -> None:
+        ch = self.channels.get(pub.channel)
+        if ch is None:
+            return
+        if ch.pending:
+            for buf in ch.pending.values():
+                buf.append(pub)
+        subs = ch.json
+        if subs:
+            frame = pub.frame(JSON)
+            for c in subs:
+                c.enqueue(frame)
+        subs = ch.msgpack
+        if subs:
+            frame = pub.frame(MSGPACK)
+            for c in subs:
+                c.enqueue(frame)
+        self.stats.deliveries += len(ch.json) + len(ch.msgpack)
+
+    def on_control(self, channel: str, push: dict[str, Any]) -> None:
+        ch = self.channels.get(channel)
+        if ch is None:
+            return
+        self.broadcast(ch, push)
+
+    def on_resubscribed(self) -> None:
+        log.warning("broker re-subscribed; clients recover missed messages on reconnect")
+
+    def broadcast(self, ch: LocalChannel, push: dict[str, Any]) -> None:
+        from hub.protocol.websocket import binary_frame, text_frame
+
+        if ch.json:
+            frame = text_frame(JSON.encode(push))
+            for c in ch.json:
+                c.enqueue(frame)
+        if ch.msgpack:
+            frame = binary_frame(MSGPACK.encode(push))
+            for c in ch.msgpack:
+                c.enqueue(frame)
+
+    # -- authentication ------------------------------------------------------------
+    async def authenticate(
+        self, client: Client, identity: Identity
+    ) -> tuple[dict[str, Any], list[Publication]]:
+        """Make ``client`` act as ``identity``: server-side subscriptions and hooks.
+
+        Returns the ``connect`` reply's fields and the publications that arrived
+        while positions were read, to be sent after the reply."""
+        client.identity = identity
+        client.state = ClientState.OPEN
+        if client.timer is not None:
+            client.timer.cancel()
+            client.timer = None
+        self.clients[client.id] = client
+        self.members.setdefault(identity.member, {})[client] = None
+        self.stats.connections_total += 1
+        self._arm_expiry(client, identity)
+        subs: dict[str, dict[str, Any]] = {}
+        tail: list[Publication] = []
+        for channel in await self.authorizer.server_channels(identity):
+            if channel in client.subs:
+                continue
+            got = await self.subscribe(client, channel, None)
+            subs[channel] = {"offset": got.position.offset, "epoch": got.position.epoch}
+            tail.extend(got.live_tail)
+        fields: dict[str, Any] = {
+            "client": client.id,
+            "member": identity.member,
+            "ping": int(self.settings.ping_interval),
+            "subs": subs,
+        }
+        for hook in self.connect_hooks:
+            extra = await hook(client)
+            if extra:
+                fields.update(extra)
+        return fields, tail
+
+    def _arm_expiry(self, client: Client, identity: Identity) -> None:
+        if client.timer is not None:
+            client.timer.cancel()
+            client.timer = None
+        if identity.exp is not None:
+            delay = max(0.0, identity.exp - time.time())
+            loop = self._loop or asyncio.get_running_loop()
+            client.timer = loop.call_later(
+                delay, client.disconnect, Close.TOKEN_EXPIRED, "token expired", True
+            )
+
+    def refresh(self, client: Client, identity: Identity) -> None:
+        if identity.member != client.member:
+            raise HubError(Code.PERMISSION_DENIED, "a new token must be for the same member")
+        client.identity = identity
+        self._arm_expiry(client, identity)
+
+    # -- subscriptions -------------------------------------------------------------
+    async def subscribe(self, client: Client, channel: str, since: Since | None) -> Subscribed:
+        if channel in client.subs:
+            raise HubError(Code.ALREADY_SUBSCRIBED, f"already subscribed to {channel}")
+        if len(client.subs) >= self.settings.max_subscriptions:
+            raise HubError(Code.LIMIT_EXCEEDED, "too many subscriptions")
+        client.subs[channel] = None
+        ch = self.channels.get(channel)
+        first = ch is None
+        if ch is None:
+            ch = self.channels[channel] = LocalChannel()
+        if ch.pending is None:
+            ch.pending = {}
+        buf: list[Publication] = []
+        ch.pending[client] = buf
+        try:
+            if first:
+                ready = ch.ready = asyncio.get_running_loop().create_future()
+                try:
+                    await self.broker.subscribe(channel)
+                except BaseException as exc:
+                    ready.set_exception(exc)
+                    ready.exception()
+                    raise
+                ready.set_result(None)
+                ch.ready = None
+            elif ch.ready is not None:
+                await asyncio.shield(ch.ready)
+            if since is None:
+                got = Subscribed(await self.broker.position(channel), None)
+            else:
+                rec = await self.broker.recover(channel, since)
+                got = Subscribed(rec.position, rec.recovered, rec.publications)
+        except BaseException:
+            self._leave_local(client, channel, ch)
+            raise
+        ch.pending.pop(client, None)
+        if not ch.pending:
+            ch.pending = None
+        if client.state != ClientState.OPEN or channel not in client.subs:
+            self._leave_local(client, channel, ch)
+            raise HubError(Code.UNAVAILABLE, "connection closed during subscribe")
+        (ch.msgpack if client.codec.binary else ch.json).add(client)
+        top = got.position.offset
+        got.live_tail = [p for p in buf if p.offset > top]
+        member = client.member
+        assert member is not None
+        self.spawn(self._joined(channel, member, client.id))
+        return got
+
+    async def _joined(self, channel: str, member: str, client_id: str) -> None:
+        first = await self.presence.add(channel, member, client_id)
+        if first and self._join_leave(channel):
+            await self.broker.publish_control(
+                channel, {"push": "join", "channel": channel, "member": member}
+            )
+
+    async def _left(self, channel: str, member: str, client_id: str) -> None:
+        last = await self.presence.remove(channel, member, client_id)
+        if last and self._join_leave(channel):
+            await self.broker.publish_control(
+                channel, {"push": "leave", "channel": channel, "member": member}
+            )
+
+    def _join_leave(self, channel: str) -> bool:
+        return self.settings.join_leave and namespace_of(channel) not in _NO_JOIN_LEAVE
+
+    def _leave_local(self, client: Client, channel: str, ch: LocalChannel | None) -> None:
+        client.subs.pop(channel, None)
+        if ch is None:
+            return
+        ch.json.discard(client)
+        ch.msgpack.discard(client)
+        if ch.pending:
+            ch.pending.pop(client, None)
+            if not ch.pending:
+                ch.pending = None
+        if ch.empty() and ch.ready is None and self.channels.get(channel) is ch:
+            del self.channels[channel]
+            self.spawn(self.broker.unsubscribe(channel))
+
+    def unsubscribe(self, client: Client, channel: str) -> None:
+        if channel not in client.subs:
+            raise HubError(Code.NOT_SUBSCRIBED, f"not subscribed to {channel}")
+        self._leave_local(client, channel, self.channels.get(channel))
+        if client.member is not None:
+            self.spawn(self._left(channel, client.member, client.id))
+
+    def revoke(self, member: str, channel: str, reason: str) -> int:
+        """Unsubscribe every connection of ``member`` from ``channel`` (a permission
+        was withdrawn), telling each with an ``unsubscribe`` push. Returns how many."""
+        n = 0
+        for c in list(self.members.get(member, ())):
+            if channel in c.subs:
+                self.unsubscribe(c, channel)
+                c.send({"push": "unsubscribe", "channel": channel, "reason": reason})
+                n += 1
+        return n
+
+    def forget(self, client: Client) -> None:
+        """Drop a closing or closed client from every channel (idempotent)."""
+        if self.clients.pop(client.id, None) is None and not client.subs:
+            return
+        member = client.member
+        if member is not None:
+            conns = self.members.get(member)
+            if conns is not None:
+                conns.pop(client, None)
+                if not conns:
+                    del self.members[member]
+        for channel in list(client.subs):
+            self._leave_local(client, channel, self.channels.get(channel))
+            if member is not None:
+                self.spawn(self._left(channel, member, client.id))
+        for hook in self.disconnect_hooks:
+            try:
+                hook(client)
+            except Exception:
+                log.exception("disconnect hook failed")
+
+    # -- publishing and reading ------------------------------------------------------
+    async def publish(
+        self, identity: Identity | None, channel: str, data: Any, idem: str | None
+    ) -> PublishResult:
+        """Publish as ``identity`` (None: the server API, which may publish anywhere)."""
+        if identity is not None:
+            await self.authorizer.check_publish(identity, channel)
+        try:
+            data_json = orjson.dumps(data)
+        except TypeError:
+            raise HubError(Code.BAD_REQUEST, "'data' must be a JSON value") from None
+        if len(data_json) > self.settings.max_data_size:
+            raise HubError(
+                Code.LIMIT_EXCEEDED, f"'data' is larger than {self.settings.max_data_size} bytes"
+            )
+        if self.closing:
+            raise HubError(Code.UNAVAILABLE, "server shutting down")
+        t0 = time.perf_counter()
+        result = await self.broker.publish(
+            channel, data, data_json, None if identity is None else identity.member, idem
+        )
+        if not result.duplicate:
+            self.stats.messages_in += 1
+        self.stats.observe_publish(time.perf_counter() - t0)
+        return result
+
+    async def history(
+        self,
+        identity: Identity | None,
+        channel: str,
+        since: Since | None,
+        before: int | None,
+        limit: int,
+    ) -> HistoryPage:
+        if identity is not None:
+            await self.authorizer.check_subscribe(identity, channel)
+        return await self.broker.history(channel, since, before, limit)
+
+    async def presence_of(self, identity: Identity | None, channel: str) -> dict[str, int]:
+        if identity is not None:
+            await self.authorizer.check_subscribe(identity, channel)
+        return await self.presence.get(channel)
+
+    # -- liveness ------------------------------------------------------------------------
+    async def _ping_loop(self) -> None:
+        interval = self.settings.ping_interval
+        while True:
+            await asyncio.sleep(interval)
+            await self.ping_all()
+
+    async def ping_all(self, chunk: int = 2000) -> None:
+        """Close clients that did not answer the last ping; ping the others."""
+        clients = list(self.clients.values())
+        for start in range(0, len(clients), chunk):
+            for c in clients[start : start + chunk]:
+                if c.state != ClientState.OPEN:
+                    continue
+                if not c.alive:
+                    c.disconnect(Close.GOING_AWAY, "no answer to ping", True)
+                    continue
+                c.alive = False
+                c.enqueue(_PING)
+            await asyncio.sleep(0)

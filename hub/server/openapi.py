@@ -1,0 +1,218 @@
+"""The OpenAPI 3.1 document of the server API, built from parts: the engine's
+paths here, the domain's added with :meth:`OpenApi.add`."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = ["OpenApi", "error_responses", "json_body", "ref"]
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_body(schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {
+        "required": True,
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error_responses(*statuses: int) -> dict[str, Any]:
+    texts = {
+        400: "malformed body, parameter or channel name",
+        401: "missing or invalid API key",
+        403: "permission denied",
+        404: "not found",
+        409: "conflict or unrecoverable position",
+        413: "too large",
+        429: "too many requests",
+        503: "temporarily unavailable (broker or store down)",
+    }
+    return {
+        str(s): {
+            "description": texts.get(s, "error"),
+            "content": {"application/json": {"schema": ref("Error")}},
+        }
+        for s in statuses
+    }
+
+
+_CHANNEL_PARAM = {
+    "name": "channel",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,31}:[A-Za-z0-9_.\-:@]{1,128}$"},
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "Message": {
+        "type": "object",
+        "required": ["push", "channel", "offset", "epoch", "data", "from", "ts"],
+        "properties": {
+            "push": {"const": "message"},
+            "channel": {"type": "string"},
+            "offset": {"type": "integer", "minimum": 1},
+            "epoch": {"type": "string"},
+            "data": {},
+            "from": {"type": ["string", "null"]},
+            "ts": {"type": "integer", "description": "ms since the Unix epoch, server time"},
+        },
+    },
+    "PublishRequest": {
+        "type": "object",
+        "required": ["channel", "data"],
+        "properties": {
+            "channel": {"type": "string"},
+            "data": {"description": "any JSON value, at most max_data_size bytes encoded"},
+            "idem": {"type": "string", "minLength": 1, "maxLength": 64},
+        },
+    },
+    "Position": {
+        "type": "object",
+        "required": ["offset", "epoch"],
+        "properties": {"offset": {"type": "integer"}, "epoch": {"type": "string"}},
+    },
+    "History": {
+        "type": "object",
+        "required": ["messages", "offset", "epoch"],
+        "properties": {
+            "messages": {"type": "array", "items": ref("Message")},
+            "offset": {"type": "integer"},
+            "epoch": {"type": "string"},
+        },
+    },
+    "Presence": {
+        "type": "object",
+        "required": ["members"],
+        "properties": {
+            "members": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {"clients": {"type": "integer"}},
+                },
+            }
+        },
+    },
+    "TokenRequest": {
+        "type": "object",
+        "required": ["sub"],
+        "properties": {
+            "sub": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-:@]{1,128}$"},
+            "channels": {
+                "type": "array",
+                "items": {
+                    "oneOf": [
+                        {"type": "string"},
+                        {
+                            "type": "object",
+                            "required": ["channel"],
+                            "properties": {
+                                "channel": {"type": "string"},
+                                "publish": {"type": "boolean"},
+                            },
+                        },
+                    ]
+                },
+            },
+            "ttl": {"type": "number", "exclusiveMinimum": 0, "description": "seconds"},
+            "name": {"type": "string"},
+        },
+    },
+    "Token": {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}},
+}
+
+_PATHS: dict[str, Any] = {
+    "/api/publish": {
+        "post": {
+            "summary": "Publish a message to a channel as the server (from: null)",
+            "requestBody": json_body(ref("PublishRequest")),
+            "responses": {"200": _ok(ref("Position")), **error_responses(400, 401, 413, 503)},
+        }
+    },
+    "/api/channels/{channel}/history": {
+        "get": {
+            "summary": "A page of a channel's history, oldest first",
+            "parameters": [
+                _CHANNEL_PARAM,
+                {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "epoch", "in": "query", "schema": {"type": "string"}},
+                {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                },
+            ],
+            "responses": {"200": _ok(ref("History")), **error_responses(400, 401, 409, 503)},
+        }
+    },
+    "/api/channels/{channel}/presence": {
+        "get": {
+            "summary": "Members subscribed to a channel and their number of connections",
+            "parameters": [_CHANNEL_PARAM],
+            "responses": {"200": _ok(ref("Presence")), **error_responses(400, 401, 503)},
+        }
+    },
+    "/api/tokens": {
+        "post": {
+            "summary": "Mint a connection token (HS256 with HUB_TOKEN_SECRET)",
+            "requestBody": json_body(ref("TokenRequest")),
+            "responses": {"200": _ok(ref("Token")), **error_responses(400, 401)},
+        }
+    },
+    "/api/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": _ok({"type": "object"}), **error_responses(401)},
+        }
+    },
+}
+
+
+class OpenApi:
+    def __init__(self, title: str = "Tongzhi hub API", version: str = "1") -> None:
+        self._info = {"title": title, "version": version}
+        self._paths: dict[str, Any] = copy.deepcopy(_PATHS)
+        self._schemas: dict[str, Any] = copy.deepcopy(_SCHEMAS)
+
+    def add(self, paths: dict[str, Any], schemas: dict[str, Any] | None = None) -> None:
+        for path, ops in paths.items():
+            self._paths.setdefault(path, {}).update(ops)
+        self._schemas.update(schemas or {})
+
+    def document(self) -> dict[str, Any]:
+        paths = copy.deepcopy(self._paths)
+        for ops in paths.values():
+            for op in ops.values():
+                op.setdefault("security", [{"apiKey": []}])
+        return {
+            "openapi": "3.1.0",
+            "info": self._info,
+            "paths": paths,
+            "components": {
+                "schemas": self._schemas,
+                "securitySchemes": {
+                    "apiKey": {"type": "http", "scheme": "bearer", "description": "HUB_API_KEY"}
+                },
+            },
+        }

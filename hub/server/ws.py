@@ -1,0 +1,231 @@
+"""The listening socket's protocol: ``/ws`` upgrades become a lean
+:class:`WsConnection`; every other request is handed to aiohttp unchanged.
+
+A WebSocket connection is one object (``__slots__``; no task, no timer while
+idle) that parses frames with :class:`hub.protocol.websocket.FrameParser` and is
+its own :class:`hub.core.client.Sink`. aiohttp keeps the HTTP API on the same port:
+the front protocol reads the first request head and, unless it is the upgrade,
+passes the transport and the bytes read so far to aiohttp's request handler.
+A WebSocket upgrade must be the first request of its TCP connection (browsers,
+``websockets`` and nginx without upstream keep-alive for ``/ws`` all do this).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import cast
+
+from hub.auth import Identity
+from hub.core.client import Client, ClientState
+from hub.core.node import Node
+from hub.protocol.codec import SUBPROTOCOLS, codec_for
+from hub.protocol.errors import Close, HubError
+from hub.protocol.handshake import (
+    Request,
+    accept_response,
+    error_response,
+    is_websocket_upgrade,
+    parse_request_head,
+)
+from hub.protocol.websocket import (
+    Close as CloseEvent,
+)
+from hub.protocol.websocket import (
+    FrameParser,
+    HandshakeError,
+    Message,
+    Ping,
+    ProtocolViolation,
+    close_frame,
+    pong_frame,
+)
+
+__all__ = ["FrontProtocol", "WsConnection"]
+
+log = logging.getLogger("hub.ws")
+
+WS_PATH = "/ws"
+_ABORT_AFTER = 5.0  # seconds a closing transport may take to drain before it is aborted
+
+
+class WsConnection(Client, asyncio.Protocol):
+    """One WebSocket client connection."""
+
+    __slots__ = ("parser", "transport")
+
+    def __init__(self, node: Node, transport: asyncio.Transport, subprotocol: str | None) -> None:
+        super().__init__(node, self, codec_for(subprotocol))
+        self.transport: asyncio.Transport | None = transport
+        self.parser = FrameParser(node.settings.max_frame_size)
+
+    # -- Sink ------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        t = self.transport
+        if t is not None:
+            t.write(data)
+
+    def buffered(self) -> int:
+        t = self.transport
+        return 0 if t is None else t.get_write_buffer_size()
+
+    def close(self, code: int, reason: str) -> None:
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        t.write(close_frame(code, reason))
+        t.close()
+        loop = asyncio.get_running_loop()
+        loop.call_later(_ABORT_AFTER, t.abort)
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.parser.feed(data)
+        except ProtocolViolation as exc:
+            if exc.code == Close.TOO_BIG:
+                self.node.dispatcher.oversized(self)
+            self._fail(exc.code, exc.reason)
+            return
+        self.alive = True
+        on_frame = self.node.dispatcher.on_frame
+        for ev in events:
+            if type(ev) is Message:
+                if self.state < ClientState.CLOSING:
+                    on_frame(self, ev.payload)
+            elif type(ev) is Ping:
+                self.enqueue(pong_frame(ev.payload))
+            elif type(ev) is CloseEvent:
+                self._closed_by_peer(ev.code)
+                return
+
+    def _closed_by_peer(self, code: int | None) -> None:
+        t = self.transport
+        if self.state < ClientState.CLOSING:
+            self.state = ClientState.CLOSING
+            self.node.flush_client(self)
+            if t is not None and not t.is_closing():
+                t.write(close_frame(code or Close.NORMAL))
+        if t is not None:
+            t.close()
+        self.node.forget(self)
+
+    def _fail(self, code: int, reason: str) -> None:
+        if self.state < ClientState.CLOSING:
+            self.state = ClientState.CLOSING
+            self.node.flush_client(self)
+            self.close(code, reason)
+        self.node.forget(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.node.connections -= 1
+        self.closed()
+
+    def pause_writing(self) -> None:  # the buffer limit is checked after each flush
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+
+class FrontProtocol(asyncio.Protocol):
+    """Reads the first request head of a TCP connection and routes it."""
+
+    __slots__ = ("_buf", "_http", "_node", "_transport")
+
+    def __init__(self, node: Node, http: Callable[[], asyncio.Protocol]) -> None:
+        self._node = node
+        self._http = http
+        self._transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        t = self._transport
+        if t is None:
+            return
+        self._buf += data
+        try:
+            req, consumed = parse_request_head(self._buf)
+        except HandshakeError as exc:
+            t.write(error_response(exc.status, exc.message))
+            t.close()
+            self._transport = None
+            return
+        if req is None:
+            return
+        self._transport = None
+        if req.path == WS_PATH:
+            upgrade(self._node, t, req, bytes(self._buf[consumed:]))
+        else:
+            handler = self._http()
+            t.set_protocol(handler)
+            handler.connection_made(t)
+            handler.data_received(bytes(self._buf))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+
+    def eof_received(self) -> bool | None:
+        return None
+
+
+def _token(req: Request) -> str | None:
+    token = req.query.get("token")
+    if token:
+        return token
+    auth = req.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def upgrade(node: Node, t: asyncio.Transport, req: Request, rest: bytes) -> None:
+    """Answer the upgrade and make a :class:`WsConnection` the transport's protocol."""
+    if node.closing:
+        t.write(error_response(503, "server shutting down"))
+        t.close()
+        return
+    try:
+        if req.method != "GET" or not is_websocket_upgrade(req):
+            raise HandshakeError(426, "this endpoint speaks WebSocket only")
+        response, subprotocol = accept_response(req, SUBPROTOCOLS, None)
+    except HandshakeError as exc:
+        t.write(error_response(exc.status, exc.message))
+        t.close()
+        return
+    conn = WsConnection(node, t, subprotocol)
+    node.connections += 1
+    t.set_protocol(conn)
+    t.write(response)
+    token = _token(req)
+    identity: Identity | None = None
+    refusal: HubError | None = None
+    if token is not None:
+        try:
+            identity = node.verifier.verify(token)
+        except HubError as exc:
+            refusal = exc
+    if refusal is not None:
+        code = Close.TOKEN_EXPIRED if refusal.code == 109 else Close.UNAUTHORIZED
+        node.stats.error(refusal.code)
+        conn.disconnect(code, refusal.message, code == Close.TOKEN_EXPIRED)
+        return
+    if identity is not None:
+        node.dispatcher.authenticate_later(conn, identity)
+    else:
+        loop = asyncio.get_running_loop()
+        conn.timer = loop.call_later(node.settings.connect_timeout, _connect_timeout, conn)
+    if rest:
+        conn.data_received(rest)
+
+
+def _connect_timeout(conn: WsConnection) -> None:
+    conn.timer = None
+    if conn.state == ClientState.CONNECTING:
+        conn.disconnect(Close.UNAUTHORIZED, "connect timeout", False)
