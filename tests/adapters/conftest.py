@@ -12,7 +12,9 @@ from adapters.core.breaker import BreakerSettings
 from adapters.core.ratelimit import RateSpec
 from adapters.core.retry import RetryPolicy
 from adapters.core.runtime import Runtime
+from adapters.registry import aclose_all, build_adapters
 from adapters.standin import Standins, start_standins
+from adapters.types import Adapter
 
 
 class ManualClock:
@@ -91,3 +93,12 @@ async def wait_for(
         if loop.time() > end:
             raise AssertionError("condition not met before the deadline")
         await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+async def adapters(standins: Standins, runtime: Runtime) -> AsyncIterator[dict[str, Adapter]]:
+    built = build_adapters(standins.config(), runtime)
+    try:
+        yield built
+    finally:
+        await aclose_all(built)
