@@ -174,7 +174,6 @@ def load_settings(
 
 def _check(s: Settings) -> None:
     positive: Sequence[str] = (
-        "port",
         "max_data_size",
         "max_frame_size",
         "max_subscriptions",
@@ -190,8 +189,8 @@ def _check(s: Settings) -> None:
     for name in positive:
         if getattr(s, name) <= 0:
             raise ConfigError(f"{_env_name(name)} must be positive")
-    if s.port > 65535:
-        raise ConfigError("HUB_PORT must be at most 65535")
+    if not 0 <= s.port <= 65535:
+        raise ConfigError("HUB_PORT must be between 0 (any free port) and 65535")
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("HUB_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
     url = s.effective_database_url

@@ -18,9 +18,10 @@ Guarantees every implementation gives (the contract tests in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from hub.core.types import HistoryPage, Position, Publication, PublishResult, Recovery
 from hub.protocol.requests import Since
@@ -30,9 +31,15 @@ __all__ = [
     "Broker",
     "BrokerHandler",
     "ChannelSnapshot",
+    "Database",
+    "Migration",
     "Presence",
+    "Row",
     "Store",
 ]
+
+Row: TypeAlias = Any  # sqlite3.Row / asyncpg.Record: row["col"] and row[0] both work
+Migration: TypeAlias = str | Mapping[str, str]  # one SQL script, or one per dialect
 
 
 class BrokerHandler(Protocol):
@@ -113,8 +120,43 @@ class ChannelSnapshot:
     recent: list[ArchivedMessage]
 
 
+class Database(Protocol):
+    """Portable SQL for the layers above the engine (the directory, notices, …).
+
+    SQL uses ``?`` placeholders (translated to ``$n`` for PostgreSQL; never write a
+    literal ``?`` in SQL text) and the common dialect of SQLite ≥ 3.35 and
+    PostgreSQL: ``INSERT … ON CONFLICT … DO UPDATE``, ``RETURNING``,
+    ``WITH RECURSIVE``. ``dialect`` is ``"sqlite"`` or ``"postgresql"`` for the rare
+    statement that must differ.
+    """
+
+    dialect: str
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement; returns the number of rows it changed."""
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+    async def fetchval(self, sql: str, *args: Any) -> Any: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Database]:
+        """``async with db.transaction() as tx:`` — all of ``tx``'s statements or none."""
+
+    async def migrate(self, component: str, steps: Sequence[Migration]) -> list[int]:
+        """Apply the steps of ``component`` not applied yet (step i is version i+1),
+        each in its own transaction; returns the versions applied now."""
+
+
 class Store(Protocol):
     """Durable records: the channel archive (and, through the domain, everything else)."""
+
+    @property
+    def database(self) -> Database:
+        """The same database, for the layers above the engine."""
 
     @property
     def default_epoch(self) -> str:

@@ -1,10 +1,14 @@
 """The embedded store: SQLite in WAL mode, used from one dedicated thread.
 
-Crash rule (documented in docs/architecture.md): a publish is fanned out at
-once and acknowledged once its batch is committed. A SIGKILL can lose the
-unflushed batch; so that an offset is never reused for a different message
-under the same epoch, opening a database whose previous run did not stop
-cleanly changes the default epoch and the epoch of every channel.
+Crash rule (docs/architecture.md): a publish is fanned out at once and
+acknowledged once its batch is committed. A SIGKILL can lose the unflushed
+batch; so that an offset is never reused for a different message under the same
+epoch, opening a database whose previous run did not stop cleanly changes the
+default epoch and the epoch of every channel.
+
+Every statement runs in the store's thread under one asyncio lock, so a
+transaction of the layers above (``database.transaction()``) is never
+interleaved with the archive's batch writes.
 """
 
 from __future__ import annotations
@@ -12,46 +16,227 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from hub.core.interfaces import ArchivedMessage, ChannelSnapshot
+from hub.core.interfaces import ArchivedMessage, ChannelSnapshot, Database, Migration, Row
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteDatabase", "SqliteStore"]
 
 T = TypeVar("T")
 
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS hub_meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS hub_channels (
-    name TEXT PRIMARY KEY,
-    epoch TEXT NOT NULL,
-    top INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS hub_messages (
-    channel TEXT NOT NULL,
-    "offset" INTEGER NOT NULL,
-    ts INTEGER NOT NULL,
-    sender TEXT,
-    data BLOB NOT NULL,
-    idem TEXT,
-    PRIMARY KEY (channel, "offset")
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS hub_messages_ts ON hub_messages (ts);
-"""
+_ENGINE_MIGRATIONS: Final[Sequence[Migration]] = (
+    """
+    CREATE TABLE IF NOT EXISTS hub_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS hub_channels (
+        name TEXT PRIMARY KEY,
+        epoch TEXT NOT NULL,
+        top INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS hub_messages (
+        channel TEXT NOT NULL,
+        "offset" INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        sender TEXT,
+        data BLOB NOT NULL,
+        idem TEXT,
+        PRIMARY KEY (channel, "offset")
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS hub_messages_ts ON hub_messages (ts);
+    """,
+)
 
 
 def _new_epoch() -> str:
     return secrets.token_hex(4)
 
 
-def _row(channel: str, epoch: str, r: tuple[Any, ...]) -> ArchivedMessage:
+def _row(channel: str, epoch: str, r: Row) -> ArchivedMessage:
     return ArchivedMessage(channel, epoch, r[0], r[1], r[2], bytes(r[3]), r[4])
+
+
+def _script_for(step: Migration, dialect: str) -> str:
+    return step if isinstance(step, str) else step[dialect]
+
+
+class _Sync:
+    """Statements on the sqlite3 connection (called in the store's thread)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, args: Sequence[Any]) -> int:
+        return self.conn.execute(sql, args).rowcount
+
+    def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        return self.conn.execute(sql, args).fetchall()
+
+    def fetchrow(self, sql: str, args: Sequence[Any]) -> Row | None:
+        return self.conn.execute(sql, args).fetchone()
+
+
+class _Tx:
+    """A :class:`Database` bound to an open transaction (the lock is already held)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, owner: SqliteDatabase) -> None:
+        self._owner = owner
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self._owner._run(lambda s: s.execute(sql, args))
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        batch = list(rows)
+        await self._owner._run(lambda s: s.executemany(sql, batch))
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return await self._owner._run(lambda s: s.fetch(sql, args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        return await self._owner._run(lambda s: s.fetchrow(sql, args))
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+    def transaction(self) -> Any:
+        raise RuntimeError("nested transactions are not supported")
+
+    async def migrate(self, component: str, steps: Sequence[Migration]) -> list[int]:
+        raise RuntimeError("migrate outside a transaction")
+
+
+class SqliteDatabase:
+    """Implements :class:`hub.core.interfaces.Database` on one sqlite3 connection."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-sqlite")
+        self._sync: _Sync | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        def connect() -> _Sync:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            return _Sync(conn)
+
+        loop = asyncio.get_running_loop()
+        self._sync = await loop.run_in_executor(self._executor, connect)
+
+    async def close(self) -> None:
+        if self._sync is not None:
+            sync = self._sync
+            async with self._lock:
+                await asyncio.get_running_loop().run_in_executor(self._executor, sync.conn.close)
+            self._sync = None
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[[_Sync], T]) -> T:
+        sync = self._sync
+        if sync is None:
+            raise RuntimeError("database is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, sync)
+
+    async def run_locked(self, fn: Callable[[_Sync], T]) -> T:
+        async with self._lock:
+            return await self._run(fn)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self.run_locked(lambda s: s.execute(sql, args))
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        batch = list(rows)
+        await self.run_locked(lambda s: s.executemany(sql, batch))
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return await self.run_locked(lambda s: s.fetch(sql, args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        return await self.run_locked(lambda s: s.fetchrow(sql, args))
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Database]:
+        async with self._lock:
+            await self._run(lambda s: s.execute("BEGIN IMMEDIATE", ()))
+            try:
+                yield _Tx(self)
+            except BaseException:
+                await self._run(lambda s: s.execute("ROLLBACK", ()))
+                raise
+            await self._run(lambda s: s.execute("COMMIT", ()))
+
+    async def migrate(self, component: str, steps: Sequence[Migration]) -> list[int]:
+        await self.execute(
+            "CREATE TABLE IF NOT EXISTS hub_migrations (component TEXT NOT NULL, "
+            "version INTEGER NOT NULL, applied_at INTEGER NOT NULL, "
+            "PRIMARY KEY (component, version))"
+        )
+        applied: list[int] = []
+        for version, step in enumerate(steps, start=1):
+            script = _script_for(step, self.dialect)
+
+            def apply(s: _Sync, version: int = version, script: str = script) -> bool:
+                conn = s.conn
+                done = conn.execute(
+                    "SELECT 1 FROM hub_migrations WHERE component = ? AND version = ?",
+                    (component, version),
+                ).fetchone()
+                if done:
+                    return False
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _statements(script):
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO hub_migrations VALUES (?, ?, strftime('%s','now'))",
+                        (component, version),
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                return True
+
+            if await self.run_locked(apply):
+                applied.append(version)
+        return applied
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (sqlite3's execute takes one)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
 
 
 class SqliteStore:
@@ -59,10 +244,10 @@ class SqliteStore:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-sqlite")
-        self._db: sqlite3.Connection | None = None
+        self._db = SqliteDatabase(path)
         self._default_epoch = ""
         self._crashed = False
+        self._open = False
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -75,6 +260,10 @@ class SqliteStore:
         return cls(path)
 
     @property
+    def database(self) -> Database:
+        return self._db
+
+    @property
     def default_epoch(self) -> str:
         return self._default_epoch
 
@@ -82,31 +271,25 @@ class SqliteStore:
     def recovered_from_crash(self) -> bool:
         return self._crashed
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
-
     # -- lifecycle ---------------------------------------------------------
     async def open(self) -> None:
-        await self._call(self._open_sync)
+        await self._db.open()
+        await self._db.migrate("hub", _ENGINE_MIGRATIONS)
+        self._default_epoch, self._crashed = await self._db.run_locked(self._open_sync)
+        self._open = True
 
-    def _open_sync(self) -> None:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(_SCHEMA)
-        self._db = db
-        meta = dict(db.execute("SELECT key, value FROM hub_meta").fetchall())
-        self._crashed = meta.get("running") == "1"
+    @staticmethod
+    def _open_sync(s: _Sync) -> tuple[str, bool]:
+        db = s.conn
+        meta = {r[0]: r[1] for r in db.execute("SELECT key, value FROM hub_meta").fetchall()}
+        crashed = meta.get("running") == "1"
         epoch = meta.get("epoch")
         db.execute("BEGIN IMMEDIATE")
         try:
-            if epoch is None or self._crashed:
+            if epoch is None or crashed:
                 epoch = _new_epoch()
                 db.execute("INSERT OR REPLACE INTO hub_meta VALUES ('epoch', ?)", (epoch,))
-            if self._crashed:
+            if crashed:
                 # Offsets handed out but never committed may be handed out again:
                 # a new epoch tells every client that recovers to reload instead.
                 db.execute("UPDATE hub_channels SET epoch = lower(hex(randomblob(4)))")
@@ -115,105 +298,92 @@ class SqliteStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self._default_epoch = epoch
+        return epoch, crashed
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._call(self._close_sync)
-        self._executor.shutdown(wait=True)
+        if self._open:
 
-    def _close_sync(self) -> None:
-        db = self._conn()
-        db.execute("INSERT OR REPLACE INTO hub_meta VALUES ('running', '0')")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.close()
-        self._db = None
+            def mark_clean(s: _Sync) -> None:
+                s.conn.execute("INSERT OR REPLACE INTO hub_meta VALUES ('running', '0')")
+                s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("store is not open")
-        return self._db
+            await self._db.run_locked(mark_clean)
+            self._open = False
+        await self._db.close()
 
     async def ping(self) -> None:
-        await self._call(lambda: self._conn().execute("SELECT 1").fetchone())
+        await self._db.fetchval("SELECT 1")
 
     # -- channels ----------------------------------------------------------
     async def load_channel(self, channel: str, limit: int, min_ts: int) -> ChannelSnapshot | None:
-        return await self._call(self._load_sync, channel, limit, min_ts)
+        def load(s: _Sync) -> ChannelSnapshot | None:
+            row = s.conn.execute(
+                "SELECT epoch, top FROM hub_channels WHERE name = ?", (channel,)
+            ).fetchone()
+            if row is None:
+                return None
+            epoch, top = row[0], row[1]
+            rows = s.conn.execute(
+                'SELECT "offset", ts, sender, data, idem FROM hub_messages '
+                'WHERE channel = ? AND ts >= ? ORDER BY "offset" DESC LIMIT ?',
+                (channel, min_ts, limit),
+            ).fetchall()
+            rows.reverse()
+            return ChannelSnapshot(epoch, top, [_row(channel, epoch, r) for r in rows])
 
-    def _load_sync(self, channel: str, limit: int, min_ts: int) -> ChannelSnapshot | None:
-        db = self._conn()
-        row = db.execute(
-            "SELECT epoch, top FROM hub_channels WHERE name = ?", (channel,)
-        ).fetchone()
-        if row is None:
-            return None
-        epoch, top = row
-        rows = db.execute(
-            'SELECT "offset", ts, sender, data, idem FROM hub_messages '
-            'WHERE channel = ? AND ts >= ? ORDER BY "offset" DESC LIMIT ?',
-            (channel, min_ts, limit),
-        ).fetchall()
-        rows.reverse()
-        return ChannelSnapshot(epoch, top, [_row(channel, epoch, r) for r in rows])
+        return await self._db.run_locked(load)
 
     async def write_messages(self, batch: Sequence[ArchivedMessage]) -> None:
-        await self._call(self._write_sync, batch)
-
-    def _write_sync(self, batch: Sequence[ArchivedMessage]) -> None:
-        db = self._conn()
         tops: dict[str, tuple[str, int]] = {}
         for m in batch:
             prev = tops.get(m.channel)
             if prev is None or m.offset > prev[1]:
                 tops[m.channel] = (m.epoch, m.offset)
-        db.execute("BEGIN")
-        try:
-            db.executemany(
-                "INSERT OR IGNORE INTO hub_messages VALUES (?, ?, ?, ?, ?, ?)",
-                [(m.channel, m.offset, m.ts, m.from_, m.data_json, m.idem) for m in batch],
-            )
-            db.executemany(
-                "INSERT INTO hub_channels (name, epoch, top) VALUES (?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET top = max(top, excluded.top)",
-                [(name, epoch, top) for name, (epoch, top) in tops.items()],
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        rows = [(m.channel, m.offset, m.ts, m.from_, m.data_json, m.idem) for m in batch]
+        channel_rows = [(name, epoch, top) for name, (epoch, top) in tops.items()]
+
+        def write(s: _Sync) -> None:
+            db = s.conn
+            db.execute("BEGIN")
+            try:
+                db.executemany("INSERT OR IGNORE INTO hub_messages VALUES (?, ?, ?, ?, ?, ?)", rows)
+                db.executemany(
+                    "INSERT INTO hub_channels (name, epoch, top) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET top = max(top, excluded.top)",
+                    channel_rows,
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        await self._db.run_locked(write)
 
     async def read_messages(
         self, channel: str, *, after: int | None, before: int | None, limit: int
     ) -> list[ArchivedMessage]:
-        return await self._call(self._read_sync, channel, after, before, limit)
+        def read(s: _Sync) -> list[ArchivedMessage]:
+            db = s.conn
+            row = db.execute("SELECT epoch FROM hub_channels WHERE name = ?", (channel,)).fetchone()
+            if row is None:
+                return []
+            epoch = row[0]
+            cols = 'SELECT "offset", ts, sender, data, idem FROM hub_messages WHERE channel = ?'
+            if after is not None:
+                rows = db.execute(
+                    cols + ' AND "offset" > ? ORDER BY "offset" LIMIT ?', (channel, after, limit)
+                ).fetchall()
+            else:
+                bound = before if before is not None else 1 << 62
+                rows = db.execute(
+                    cols + ' AND "offset" < ? ORDER BY "offset" DESC LIMIT ?',
+                    (channel, bound, limit),
+                ).fetchall()
+                rows.reverse()
+            return [_row(channel, epoch, r) for r in rows]
 
-    def _read_sync(
-        self, channel: str, after: int | None, before: int | None, limit: int
-    ) -> list[ArchivedMessage]:
-        db = self._conn()
-        row = db.execute("SELECT epoch FROM hub_channels WHERE name = ?", (channel,)).fetchone()
-        if row is None:
-            return []
-        epoch = row[0]
-        cols = 'SELECT "offset", ts, sender, data, idem FROM hub_messages WHERE channel = ?'
-        if after is not None:
-            rows = db.execute(
-                cols + ' AND "offset" > ? ORDER BY "offset" LIMIT ?', (channel, after, limit)
-            ).fetchall()
-        else:
-            bound = before if before is not None else 1 << 62
-            rows = db.execute(
-                cols + ' AND "offset" < ? ORDER BY "offset" DESC LIMIT ?', (channel, bound, limit)
-            ).fetchall()
-            rows.reverse()
-        return [_row(channel, epoch, r) for r in rows]
+        return await self._db.run_locked(read)
 
     async def trim(self, older_than_ts: int) -> int:
         """Delete archived messages older than ``older_than_ts`` (ms); returns how many."""
-
-        def run() -> int:
-            cur = self._conn().execute("DELETE FROM hub_messages WHERE ts < ?", (older_than_ts,))
-            return cur.rowcount
-
-        return await self._call(run)
+        return await self._db.execute("DELETE FROM hub_messages WHERE ts < ?", older_than_ts)
