@@ -13,7 +13,6 @@ import orjson
 from yarl import URL
 
 from ..errors import SendTimeoutError, TransientProviderError, TransportError
-from ..masking import redact_url
 
 __all__ = ["HttpClient", "HttpResponse", "encode_json", "host_header"]
 
@@ -33,6 +32,11 @@ def host_header(url: URL) -> str:
     if url.explicit_port is not None and not url.is_default_port():
         return f"{host}:{url.port}"
     return host
+
+
+def _shown(url: URL) -> str:
+    """A URL fit for logs: no query (tokens, keys and phone numbers live there)."""
+    return str(url.with_query(None).with_fragment(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +83,14 @@ class HttpClient:
                 payload = await response.read()
                 return HttpResponse(response.status, dict(response.headers), payload)
         except TimeoutError as exc:
-            log.warning("%s %s timed out", method, redact_url(str(url)))
+            log.warning("%s %s timed out", method, _shown(url))
             raise SendTimeoutError(
                 f"no answer within {self._timeout.total:g}s; the provider may have accepted it",
                 provider=self._provider,
                 code="timeout",
             ) from exc
         except aiohttp.ClientError as exc:
-            log.warning("%s %s failed: %s", method, redact_url(str(url)), type(exc).__name__)
+            log.warning("%s %s failed: %s", method, _shown(url), type(exc).__name__)
             raise TransportError(
                 f"connection failed: {type(exc).__name__}",
                 provider=self._provider,

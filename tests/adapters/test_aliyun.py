@@ -100,9 +100,7 @@ async def test_server_error_retries_with_backoff_then_fails(
     assert clock.sleeps == [0.25, 0.5]  # jitter 0.5 × 0.5·2ⁿ
 
 
-async def test_server_error_then_success(
-    adapters: dict[str, Adapter], standins: Standins
-) -> None:
+async def test_server_error_then_success(adapters: dict[str, Adapter], standins: Standins) -> None:
     standins.aliyun.faults.inject("server_error")
     assert (await adapters["aliyun-sms"].send("13800000000", Message("x"))).message_id
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from adapters.signing.aliyun import canonical_query, sign_v3, v2_signature, v2_string_to_sign
 from adapters.signing.common import percent_encode, sha256_hex
-from adapters.signing.tencent import sign_tc3
+from adapters.signing.tencent import TC3Signature, sign_tc3
 from adapters.signing.wechat import callback_signature, verify_callback
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -202,8 +202,7 @@ def test_aliyun_v2_d3_post_vector() -> None:
 
 
 TC3_BODY_A = (
-    b'{"Limit": 1, "Filters": [{"Values": ["\\u672a\\u547d\\u540d"], '
-    b'"Name": "instance-name"}]}'
+    b'{"Limit": 1, "Filters": [{"Values": ["\\u672a\\u547d\\u540d"], "Name": "instance-name"}]}'
 )
 CVM_HEADERS = {
     "Content-Type": "application/json; charset=utf-8",
@@ -293,28 +292,27 @@ def test_tencent_d1_sendsms_vector() -> None:
         "Host": "sms.tencentcloudapi.com",
         "X-TC-Action": "SendSms",
     }
-    common = {
-        "secret_id": "AKIDEXAMPLE",
-        "secret_key": "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
-        "service": "sms",
-        "timestamp": 1700000000,
-        "method": "POST",
-        "query": "",
-        "payload": D1_BODY,
-    }
-    sig = sign_tc3(
-        headers=headers, signed_headers=["content-type", "host", "x-tc-action"], **common
-    )  # type: ignore[arg-type]
+
+    def d1(headers: dict[str, str], signed: list[str]) -> TC3Signature:
+        return sign_tc3(
+            secret_id="AKIDEXAMPLE",
+            secret_key="Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
+            service="sms",
+            timestamp=1700000000,
+            method="POST",
+            query="",
+            headers=headers,
+            signed_headers=signed,
+            payload=D1_BODY,
+        )
+
+    sig = d1(headers, ["content-type", "host", "x-tc-action"])
     assert sig.string_to_sign == (
         "TC3-HMAC-SHA256\n1700000000\n2023-11-14/sms/tc3_request\n"
         "6a151f9c066d6b05597db41fcdab1272a529cd075bf2497706736c0f6dfa694c"
     )
     assert sig.signature == "a94673dcbfff839fc35d255e97acc1b322751805fa45c94ccb1e0c297676a2a1"
-    sdk_style = sign_tc3(
-        headers={**headers, "Content-Type": "application/json"},
-        signed_headers=["content-type", "host"],
-        **common,  # type: ignore[arg-type]
-    )
+    sdk_style = d1({**headers, "Content-Type": "application/json"}, ["content-type", "host"])
     assert sdk_style.signature == (
         "86529559cdc3535a20ee86af4d79ffa4b9bb8969c1791079a86e7022bc6c50dd"
     )
@@ -325,4 +323,6 @@ def test_wechat_callback_signature_vector() -> None:
         "f21891de399b4e33a1a93c9a7b8a8fffb5a443ff"
     )
     assert verify_callback("test", "1410685589", "test", "f21891de399b4e33a1a93c9a7b8a8fffb5a443ff")
-    assert not verify_callback("test", "1410685590", "test", "f21891de399b4e33a1a93c9a7b8a8fffb5a443ff")
+    assert not verify_callback(
+        "test", "1410685590", "test", "f21891de399b4e33a1a93c9a7b8a8fffb5a443ff"
+    )

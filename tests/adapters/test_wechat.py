@@ -10,7 +10,12 @@ import pytest
 from aiohttp import web
 
 from adapters.callbacks import CallbackRecord, DeliveryReport, DeliveryStatus, callback_routes
-from adapters.errors import RateLimitedError, RecipientError, TransientProviderError, ValidationError
+from adapters.errors import (
+    RateLimitedError,
+    RecipientError,
+    TransientProviderError,
+    ValidationError,
+)
 from adapters.masking import Secret
 from adapters.standin import Standins
 from adapters.types import Adapter, Message

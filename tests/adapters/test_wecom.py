@@ -30,8 +30,12 @@ async def test_text_markdown_textcard(adapters: dict[str, Adapter], standins: St
     await wecom.send("zhangsan", Message("**紧急**", format="markdown"))
     await wecom.send(
         "zhangsan",
-        Message("<div class=\"highlight\">明早九点</div>", title="会议通知", url="https://x.cn/n/1",
-                format="textcard"),
+        Message(
+            '<div class="highlight">明早九点</div>',
+            title="会议通知",
+            url="https://x.cn/n/1",
+            format="textcard",
+        ),
     )
     assert r1.message_id.startswith("msg")
     kinds = [s["msgtype"] for s in standins.wecom.sent]
