@@ -141,3 +141,28 @@ async def test_template_send_job_finish_event_reaches_the_sink(
     assert report.recipient == OPENID
     assert report.status is DeliveryStatus.DELIVERED
     assert standins.wechat.push_failures == 0
+
+
+async def test_classic_token_keeps_the_previous_one_for_five_minutes(clock: ManualClock) -> None:
+    from adapters.standin import start_standins
+
+    wall = [1_700_000_000.0]
+    standins = await start_standins(wall=lambda: wall[0])
+    config = standins.config().wechat
+    assert config is not None
+    runtime = replace(make_runtime(clock), wall=lambda: wall[0])
+    first = OfficialAccountAdapter(config, runtime, token_mode="classic")
+    second = OfficialAccountAdapter(config, runtime, token_mode="classic")
+    try:
+        await first.send(OPENID, Message("a"))
+        await second.send(OPENID, Message("b"))  # a new /token call retires first's token
+        wall[0] += 299
+        await first.send(OPENID, Message("c"))  # still inside the overlap
+        wall[0] += 2
+        await first.send(OPENID, Message("d"))  # 40001 → refresh once → accepted
+    finally:
+        await first.aclose()
+        await second.aclose()
+        await standins.close()
+    assert standins.wechat.token_fetches == 3
+    assert len(standins.wechat.sent) == 4
