@@ -73,7 +73,9 @@ def add_commands(subparsers: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m adapters", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m adapters", description="Check and try the SMS and WeChat providers."
+    )
     _populate(parser.add_subparsers(dest="adapters_command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
     result: int = args.func(args)

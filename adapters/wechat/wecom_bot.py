@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 from yarl import URL
@@ -67,8 +68,8 @@ class WecomBotAdapter(ProviderAdapter):
             body=encode_json(self.payload(address, message)),
         )
         body = dict(errcode_body(PROVIDER, response))
-        # the robot API returns no message id: synthesise one from the local clock
-        message_id = f"bot-{int(self.runtime.wall() * 1000)}"
+        # the robot API returns no message id: synthesise a unique one
+        message_id = f"bot-{uuid.uuid4().hex}"
         return SendResult(PROVIDER, message_id, address, body)
 
     async def check(self) -> CheckResult:
