@@ -108,6 +108,7 @@ class Runtime:
         self._runner: web.AppRunner | None = None
         self._server: asyncio.AbstractServer | None = None
         self.port = settings.port
+        self._stopped = False
         for ext in self.extensions:
             ext.install(self)
 
@@ -164,7 +165,10 @@ class Runtime:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Graceful: stop accepting, 4012 to every client, flush the store, close."""
+        """Graceful: stop accepting, 4012 to every client, flush the store, close (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._server is not None:
             self._server.close()
         await self.node.shutdown()

@@ -8,6 +8,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.hubs import HubProcess, InProcessHub, running_hub
+from tests.support.ws import close_all
+
+
+@pytest.fixture(autouse=True)
+async def _close_ws_clients() -> AsyncIterator[None]:
+    yield
+    await close_all()
 
 
 @pytest.fixture

@@ -80,8 +80,11 @@ class Authorizer:
             raise HubError(Code.PERMISSION_DENIED, f"may not subscribe to {channel}")
 
     async def check_publish(self, identity: Identity, channel: str) -> None:
-        if identity.grants.get(channel):
+        granted = identity.grants.get(channel)
+        if granted:
             return
+        if granted is not None and not self.knows(split_channel(channel)[0]):
+            raise HubError(Code.PERMISSION_DENIED, f"the token grants {channel} without publish")
         policy, name = self._policy(identity, channel)
         if not await policy.can_publish(identity, channel, name):
             raise HubError(Code.PERMISSION_DENIED, f"may not publish to {channel}")

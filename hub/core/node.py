@@ -90,7 +90,8 @@ class Node:
         self.stats = Stats()
         self.dispatcher = Dispatcher(self)
         self.channels: dict[str, LocalChannel] = {}
-        self.clients: dict[str, Client] = {}
+        self.clients: dict[str, Client] = {}  # authenticated
+        self.unauthenticated: dict[Client, None] = {}
         self.members: dict[str, dict[Client, None]] = {}
         self.connect_hooks: list[ConnectHook] = []
         self.disconnect_hooks: list[DisconnectHook] = []
@@ -115,7 +116,7 @@ class Node:
         self.closing = True
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for c in list(self.clients.values()):
+        for c in [*self.clients.values(), *self.unauthenticated]:
             c.disconnect(Close.SHUTDOWN, "server shutting down", True)
         self.flush()
         end = time.monotonic() + deadline
@@ -220,6 +221,7 @@ class Node:
         while positions were read, to be sent after the reply."""
         client.identity = identity
         client.state = ClientState.OPEN
+        self.unauthenticated.pop(client, None)
         if client.timer is not None:
             client.timer.cancel()
             client.timer = None
@@ -311,7 +313,12 @@ class Node:
         got.live_tail = [p for p in buf if p.offset > top]
         member = client.member
         assert member is not None
-        self.spawn(self._joined(channel, member, client.id))
+        try:
+            await self._joined(channel, member, client.id)  # presence is current when we reply
+        except Exception:
+            log.warning("presence unavailable: subscribe to %s refused", channel, exc_info=True)
+            self._leave_local(client, channel, ch)
+            raise HubError(Code.UNAVAILABLE, "presence is unavailable, retry") from None
         return got
 
     async def _joined(self, channel: str, member: str, client_id: str) -> None:
@@ -365,6 +372,7 @@ class Node:
 
     def forget(self, client: Client) -> None:
         """Drop a closing or closed client from every channel (idempotent)."""
+        self.unauthenticated.pop(client, None)
         if self.clients.pop(client.id, None) is None and not client.subs:
             return
         member = client.member

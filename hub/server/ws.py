@@ -219,6 +219,7 @@ def upgrade(node: Node, t: asyncio.Transport, req: Request, rest: bytes) -> None
     if identity is not None:
         node.dispatcher.authenticate_later(conn, identity)
     else:
+        node.unauthenticated[conn] = None
         loop = asyncio.get_running_loop()
         conn.timer = loop.call_later(node.settings.connect_timeout, _connect_timeout, conn)
     if rest:

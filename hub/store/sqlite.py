@@ -123,7 +123,7 @@ class SqliteDatabase:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-sqlite")
+        self._executor: ThreadPoolExecutor | None = None
         self._sync: _Sync | None = None
         self._lock = asyncio.Lock()
 
@@ -139,21 +139,25 @@ class SqliteDatabase:
             return _Sync(conn)
 
         loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-sqlite")
         self._sync = await loop.run_in_executor(self._executor, connect)
 
     async def close(self) -> None:
-        if self._sync is not None:
-            sync = self._sync
-            async with self._lock:
-                await asyncio.get_running_loop().run_in_executor(self._executor, sync.conn.close)
+        executor, sync = self._executor, self._sync
+        if executor is None:
+            return
+        async with self._lock:
             self._sync = None
-        self._executor.shutdown(wait=True)
+            if sync is not None:
+                await asyncio.get_running_loop().run_in_executor(executor, sync.conn.close)
+        self._executor = None
+        executor.shutdown(wait=True)
 
     async def _run(self, fn: Callable[[_Sync], T]) -> T:
-        sync = self._sync
-        if sync is None:
+        sync, executor = self._sync, self._executor
+        if sync is None or executor is None:
             raise RuntimeError("database is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, sync)
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, sync)
 
     async def run_locked(self, fn: Callable[[_Sync], T]) -> T:
         async with self._lock:
