@@ -85,9 +85,10 @@ class InProcessHub:
         return {"Authorization": f"Bearer {self.api_key}"}
 
     async def api(self, method: str, path: str, json: Any = None, **kw: Any) -> tuple[int, Any]:
-        async with aiohttp.ClientSession() as s, s.request(
-            method, self.http_url + path, json=json, headers=self.api_headers, **kw
-        ) as r:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.request(method, self.http_url + path, json=json, headers=self.api_headers, **kw) as r,
+        ):
             body = await r.json(content_type=None)
             return r.status, body
 
@@ -158,14 +159,14 @@ class HubProcess:
         )
         env.update(self.env)
         self.log_path = self.data_dir.parent / f"hub-{self.port}-{int(time.time() * 1000)}.log"
-        log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "channels.cli", "serve", *self.args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        with open(self.log_path, "wb") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "channels.cli", "serve", *self.args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
