@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from hub import supervisor
 from hub.auth import TokenVerifier, dev_secret
 from hub.bootstrap import Extension, Runtime
 from hub.config import ConfigError, Settings, add_arguments, load_settings
@@ -86,6 +87,9 @@ def _token(args: argparse.Namespace, make_extensions: MakeExtensions | None) -> 
 def _serve(args: argparse.Namespace, make_extensions: MakeExtensions | None) -> int:
     settings = load_settings(args)
     setup_logging(settings.log_level)
+    if settings.workers > 1 and not supervisor.is_worker():
+        return supervisor.supervise(settings)
+    supervisor.worker_setup()
     extensions = list(make_extensions(settings, args)) if make_extensions else []
     return run_server(settings, extensions)
 
