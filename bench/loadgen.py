@@ -55,6 +55,7 @@ class Gen:
         self.win_end = 1 << 62
         self.cache: dict[bytes, tuple[int, int, int, int]] = {}
         self.other_pushes = 0
+        self.seen_other: set[bytes] = set()
         self.push_errors = 0
         # publishing
         self.running = False
@@ -113,12 +114,19 @@ class Sub(WSConn):
         g = G
         info = g.cache.get(payload)
         if info is None:
+            if payload in g.seen_other:  # e.g. the same join push to every subscriber
+                g.other_pushes += 1
+                return
             try:
                 obj = orjson.loads(payload)
             except orjson.JSONDecodeError:
                 g.push_errors += 1
                 return
             if obj.get("push") != "message" or obj.get("channel") != g.channel:
+                if isinstance(obj, dict) and "id" not in obj and "push" in obj:
+                    if len(g.seen_other) >= 8192:
+                        g.seen_other.clear()
+                    g.seen_other.add(payload)
                 self.on_other(obj)
                 return
             d = obj["data"]
@@ -499,6 +507,21 @@ async def run_traffic(spec: dict[str, Any], progress: Progress) -> dict[str, Any
         return result
     result["subscribe_failed"] = await subscribe_all(subs, progress)
     subs = [s for s in subs if not s.closed]
+    # Let setup traffic (e.g. presence join pushes to every subscriber) die down before
+    # measuring: wait for 0.5 s without other pushes, at most settle_max_s.
+    t_settle = time.monotonic()
+    settle_max = float(spec.get("settle_max_s", 120.0))
+    last, quiet_since = G.other_pushes, time.monotonic()
+    while time.monotonic() - t_settle < settle_max:
+        await asyncio.sleep(0.1)
+        if G.other_pushes != last:
+            last, quiet_since = G.other_pushes, time.monotonic()
+        elif time.monotonic() - quiet_since >= 0.5:
+            break
+        progress.show("settle", 0.0, f"{G.other_pushes:,} setup pushes")
+    result["setup_pushes"] = G.other_pushes
+    result["setup_settle_s"] = round(time.monotonic() - t_settle, 3)
+    setup_other = G.other_pushes
 
     warm = float(spec.get("warmup_s", 1.0))
     dur = float(spec.get("duration_s", 5.0))
@@ -591,7 +614,7 @@ async def run_traffic(spec: dict[str, Any], progress: Progress) -> dict[str, Any
         reordered=sum(s.reorders for s in subs),
         offset_anomalies=sum(s.off_anom for s in subs),
         publish_errors=dict(G.pub_errors),
-        other_pushes=G.other_pushes,
+        other_pushes=G.other_pushes - setup_other,
         disconnected=sum(1 for s in subs if s.closed),
         server_cpu_us_per_delivery=round((scpu_u + scpu_s) * per, 3) if per else None,
         server_cpu_user_us_per_delivery=round(scpu_u * per, 3) if per else None,
