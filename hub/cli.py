@@ -70,6 +70,9 @@ def build_parser(add_commands: AddCommands | None = None) -> argparse.ArgumentPa
     )
     add_arguments(token)
     token.set_defaults(func=_token)
+    migrate = sub.add_parser("migrate", help="apply the database migrations, then exit")
+    add_arguments(migrate)
+    migrate.set_defaults(func=_migrate)
     if add_commands is not None:
         add_commands(sub)
     return parser
@@ -81,6 +84,28 @@ def _token(args: argparse.Namespace, make_extensions: MakeExtensions | None) -> 
     channels: list[object] = list(args.grant)
     channels += [{"channel": c, "publish": True} for c in args.grant_publish]
     print(TokenVerifier(secret).mint(args.member, channels=channels or None, ttl=args.ttl))
+    return 0
+
+
+def _migrate(args: argparse.Namespace, make_extensions: MakeExtensions | None) -> int:
+    """The engine's migrations (``store.open``), then every extension's ``migrate``."""
+    settings = load_settings(args)
+    setup_logging(settings.log_level)
+    extensions = list(make_extensions(settings, args)) if make_extensions else []
+    return asyncio.run(_apply_migrations(settings, extensions))
+
+
+async def _apply_migrations(settings: Settings, extensions: Sequence[Extension]) -> int:
+    runtime = Runtime(settings, extensions)
+    await runtime.store.open()
+    try:
+        for ext in runtime.extensions:
+            migrate = getattr(ext, "migrate", None)
+            if migrate is not None:
+                await migrate(runtime)
+    finally:
+        await runtime.store.close()
+    log.info("migrations applied")
     return 0
 
 

@@ -380,7 +380,7 @@ class PostgresStore:
         except BaseException:
             await self.abort()
             raise
-        log.info("store: PostgreSQL at %s", self._db.server)
+        log.info("PostgreSQL store at %s", self._db.server)
 
     @staticmethod
     async def _claim_run_key(guard: asyncpg.Connection) -> int:
