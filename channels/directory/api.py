@@ -1,0 +1,311 @@
+"""The directory's HTTP API under ``/api/``: units, members, groups, CSV import
+and export. Every route needs the API key or an admin token (see
+:func:`channels.authz.is_admin`); errors are ``{"error": {"code", "message", …}}``."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+from channels.authz import is_admin
+from channels.directory import store
+from channels.directory.csvio import EXPORT_HEADERS, KINDS, write_csv
+from channels.directory.errors import DirectoryError, Invalid
+from channels.directory.importer import run_import
+from channels.directory.model import KIND_LABELS, ROLE_LABELS, ROLES, Group, Member, Unit
+from channels.directory.service import Directory
+from hub.auth import TokenVerifier
+from hub.protocol.errors import Code, HubError
+from hub.server.http import API_KEY, json_response, read_json
+
+__all__ = ["DirectoryApi", "Unread", "require_admin"]
+
+Unread = Callable[[str], Awaitable[dict[str, int]]]
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_MAX_LIMIT: Final = 1000
+
+
+def require_admin(request: web.Request, verifier: TokenVerifier) -> str:
+    """The caller: ``"api-key"`` or the admin token's member; 401 / 403 otherwise."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    value = value.strip()
+    if scheme.lower() != "bearer" or not value:
+        raise HubError(
+            Code.UNAUTHORIZED,
+            "'Authorization: Bearer <HUB_API_KEY or admin token>' is required",
+        )
+    if hmac.compare_digest(value.encode(), request.app[API_KEY].encode()):
+        return "api-key"
+    identity = verifier.verify(value)  # 101 / 109 -> 401
+    if not is_admin(identity.claims):
+        raise HubError(Code.PERMISSION_DENIED, "the directory API needs an admin token")
+    return identity.member
+
+
+def _query_bool(request: web.Request, name: str) -> bool | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise Invalid(f"参数 {name} 应为 true 或 false", field=name, reason="bad_value")
+
+
+def _query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid(f"参数 {name} 应为整数", field=name, reason="bad_value") from None
+    if not lo <= value <= hi:
+        raise Invalid(f"参数 {name} 应在 {lo} 到 {hi} 之间", field=name, reason="bad_value")
+    return value
+
+
+def _kind(request: web.Request) -> str:
+    kind = request.query.get("kind", "")
+    if kind not in KINDS:
+        raise Invalid("参数 kind 应为 members、units 或 groups", field="kind", reason="bad_kind")
+    return kind
+
+
+class DirectoryApi:
+    def __init__(self, directory: Directory, verifier: TokenVerifier, unread: Unread) -> None:
+        self.directory = directory
+        self.verifier = verifier
+        self.unread = unread
+
+    def _guard(self, handler: RouteHandler) -> RouteHandler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            require_admin(request, self.verifier)
+            try:
+                return await handler(request)
+            except DirectoryError as exc:
+                return json_response(exc.body(), exc.status)
+
+        return guarded
+
+    def add_routes(self, app: web.Application) -> None:
+        g, r = self._guard, app.router
+        r.add_get("/api/units", g(self.list_units))
+        r.add_post("/api/units", g(self.create_unit))
+        r.add_get("/api/units/{id}", g(self.get_unit))
+        r.add_patch("/api/units/{id}", g(self.update_unit))
+        r.add_delete("/api/units/{id}", g(self.delete_unit))
+        r.add_get("/api/units/{id}/members", g(self.unit_members))
+        r.add_get("/api/members", g(self.list_members))
+        r.add_post("/api/members", g(self.create_member))
+        r.add_get("/api/members/{id}", g(self.get_member))
+        r.add_patch("/api/members/{id}", g(self.update_member))
+        r.add_delete("/api/members/{id}", g(self.delete_member))
+        r.add_post("/api/members/{id}/move", g(self.move_member))
+        r.add_post("/api/members/{id}/flowing", g(self.set_flowing))
+        r.add_delete("/api/members/{id}/flowing", g(self.clear_flowing))
+        r.add_get("/api/members/{id}/unread", g(self.member_unread))
+        r.add_get("/api/groups", g(self.list_groups))
+        r.add_post("/api/groups", g(self.create_group))
+        r.add_get("/api/groups/{id}", g(self.get_group))
+        r.add_patch("/api/groups/{id}", g(self.update_group))
+        r.add_delete("/api/groups/{id}", g(self.delete_group))
+        r.add_put("/api/groups/{id}/members/{member}", g(self.add_group_member))
+        r.add_delete("/api/groups/{id}/members/{member}", g(self.remove_group_member))
+        r.add_post("/api/directory/import", g(self.import_csv))
+        r.add_get("/api/directory/export", g(self.export_csv))
+
+    # -- units ----------------------------------------------------------------------
+    async def list_units(self, request: web.Request) -> web.Response:
+        units = await store.list_units(
+            self.directory.db,
+            parent=request.query.get("parent") or None,
+            root=request.query.get("root") or None,
+            q=request.query.get("q") or None,
+        )
+        return json_response({"units": [u.to_json() for u in units]})
+
+    async def create_unit(self, request: web.Request) -> web.Response:
+        unit = await self.directory.create_unit(await read_json(request))
+        return json_response(unit.to_json(), 201)
+
+    async def get_unit(self, request: web.Request) -> web.Response:
+        unit = await self.directory.unit(request.match_info["id"])
+        chain = await store.ancestors(self.directory.db, unit.id)
+        children = await store.list_units(self.directory.db, parent=unit.id)
+        return json_response(
+            {**unit.to_json(), "ancestors": chain[1:], "children": [c.id for c in children]}
+        )
+
+    async def update_unit(self, request: web.Request) -> web.Response:
+        unit = await self.directory.update_unit(request.match_info["id"], await read_json(request))
+        return json_response(unit.to_json())
+
+    async def delete_unit(self, request: web.Request) -> web.Response:
+        await self.directory.delete_unit(request.match_info["id"])
+        return json_response({"deleted": request.match_info["id"]})
+
+    async def unit_members(self, request: web.Request) -> web.Response:
+        unit = await self.directory.unit(request.match_info["id"])
+        members = await store.list_members(
+            self.directory.db,
+            unit=unit.id,
+            recursive=_query_bool(request, "recursive") is not False,
+            limit=_query_int(request, "limit", _MAX_LIMIT, 1, _MAX_LIMIT),
+            offset=_query_int(request, "offset", 0, 0, 1 << 31),
+        )
+        return json_response({"members": [m.to_json() for m in members]})
+
+    # -- members ------------------------------------------------------------------------
+    async def list_members(self, request: web.Request) -> web.Response:
+        role = request.query.get("role") or None
+        if role is not None and role not in ROLES:
+            raise Invalid(f"未知角色 {role}", field="role", reason="bad_role")
+        members = await store.list_members(
+            self.directory.db,
+            unit=request.query.get("unit") or None,
+            recursive=bool(_query_bool(request, "recursive")),
+            q=request.query.get("q") or None,
+            role=role,
+            flowing=_query_bool(request, "flowing"),
+            limit=_query_int(request, "limit", 100, 1, _MAX_LIMIT),
+            offset=_query_int(request, "offset", 0, 0, 1 << 31),
+        )
+        return json_response({"members": [m.to_json() for m in members]})
+
+    async def create_member(self, request: web.Request) -> web.Response:
+        member = await self.directory.create_member(await read_json(request))
+        return json_response(member.to_json(), 201)
+
+    async def get_member(self, request: web.Request) -> web.Response:
+        member = await self.directory.member(request.match_info["id"])
+        groups = await store.groups_of(self.directory.db, member.id)
+        return json_response({**member.to_json(), "groups": groups})
+
+    async def update_member(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        body.pop("id", None)
+        member = await self.directory.update_member(request.match_info["id"], body)
+        return json_response(member.to_json())
+
+    async def delete_member(self, request: web.Request) -> web.Response:
+        await self.directory.delete_member(request.match_info["id"])
+        return json_response({"deleted": request.match_info["id"]})
+
+    async def move_member(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        if "unit" not in body:
+            raise Invalid("缺少目标单位 unit", field="unit", reason="missing_unit")
+        member = await self.directory.move_member(request.match_info["id"], body["unit"])
+        return json_response(member.to_json())
+
+    async def set_flowing(self, request: web.Request) -> web.Response:
+        body = await read_json(request) if request.can_read_body else {}
+        member = await self.directory.set_flowing(request.match_info["id"], body)
+        return json_response(member.to_json())
+
+    async def clear_flowing(self, request: web.Request) -> web.Response:
+        member = await self.directory.clear_flowing(request.match_info["id"])
+        return json_response(member.to_json())
+
+    async def member_unread(self, request: web.Request) -> web.Response:
+        member = await self.directory.member(request.match_info["id"])
+        return json_response({"member": member.id, "unread": await self.unread(member.id)})
+
+    # -- groups ---------------------------------------------------------------------------
+    async def list_groups(self, request: web.Request) -> web.Response:
+        groups = await store.list_groups(
+            self.directory.db, member=request.query.get("member") or None
+        )
+        return json_response({"groups": [g.to_json() for g in groups]})
+
+    async def create_group(self, request: web.Request) -> web.Response:
+        group = await self.directory.create_group(await read_json(request))
+        return json_response(group.to_json(), 201)
+
+    async def get_group(self, request: web.Request) -> web.Response:
+        group = await self.directory.group(request.match_info["id"])
+        return json_response(group.to_json())
+
+    async def update_group(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        body.pop("id", None)
+        group = await self.directory.update_group(request.match_info["id"], body)
+        return json_response(group.to_json())
+
+    async def delete_group(self, request: web.Request) -> web.Response:
+        await self.directory.delete_group(request.match_info["id"])
+        return json_response({"deleted": request.match_info["id"]})
+
+    async def add_group_member(self, request: web.Request) -> web.Response:
+        body = await read_json(request) if request.can_read_body else {}
+        owner = body.get("owner", False)
+        if not isinstance(owner, bool):
+            raise Invalid("owner 应为 true 或 false", field="owner", reason="bad_value")
+        group = await self.directory.add_to_group(
+            request.match_info["id"], request.match_info["member"], owner
+        )
+        return json_response(group.to_json())
+
+    async def remove_group_member(self, request: web.Request) -> web.Response:
+        group = await self.directory.remove_from_group(
+            request.match_info["id"], request.match_info["member"]
+        )
+        return json_response(group.to_json())
+
+    # -- CSV ------------------------------------------------------------------------------
+    async def import_csv(self, request: web.Request) -> web.Response:
+        kind = _kind(request)
+        result = await run_import(self.directory, kind, await request.read())
+        body: dict[str, Any] = result.to_json()
+        if result.errors:
+            error = {"code": int(Code.BAD_REQUEST), "message": result.message()}
+            return json_response({"error": error, **body}, 400)
+        return json_response(body)
+
+    async def export_csv(self, request: web.Request) -> web.Response:
+        kind = _kind(request)
+        headers = EXPORT_HEADERS[kind]
+        db = self.directory.db
+        rows: list[list[str]]
+        if kind == "members":
+            rows = [_member_row(m) for m in await store.list_members(db, limit=1 << 31)]
+        elif kind == "units":
+            rows = [_unit_row(u) for u in await store.list_units(db)]
+        else:
+            rows = [_group_row(g) for g in await store.list_groups(db)]
+        body = write_csv(list(headers.values()), rows)
+        return web.Response(
+            body=body,
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="{kind}.csv"',
+            },
+        )
+
+
+def _member_row(m: Member) -> list[str]:
+    return [
+        m.id,
+        m.name,
+        m.unit,
+        "、".join(ROLE_LABELS[r] for r in m.roles),
+        "是" if m.flowing else "否",
+        m.home_unit or "",
+        m.location or "",
+        m.phone or "",
+        m.wechat or "",
+        m.wecom or "",
+    ]
+
+
+def _unit_row(u: Unit) -> list[str]:
+    return [u.id, u.name, u.parent or "", KIND_LABELS.get(u.kind, u.kind)]
+
+
+def _group_row(g: Group) -> list[str]:
+    return [g.id, g.name, g.unit or "", "、".join(sorted(g.owners)), "、".join(sorted(g.members))]

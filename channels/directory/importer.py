@@ -1,0 +1,388 @@
+"""CSV import: every row validated against the file and the directory, then
+all rows written in one transaction, or none when any row is wrong.
+
+Re-importing a file changes nothing: rows are upserts keyed by id, compared
+with what is stored, and counted as created, updated or unchanged. A column the
+file does not have keeps the stored value; an empty cell clears it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from channels.directory import store
+from channels.directory.csvio import COLUMNS, CsvError, Table, read_table
+from channels.directory.model import (
+    FieldError,
+    Group,
+    Member,
+    Unit,
+    parse_bool,
+    parse_id,
+    parse_kind,
+    parse_name,
+    parse_phone,
+    parse_roles,
+    parse_text,
+)
+from channels.directory.service import Directory
+from hub.core.interfaces import Database
+
+__all__ = ["ImportResult", "RowError", "run_import"]
+
+log = logging.getLogger("channels.directory.import")
+
+_REQUIRED: Final = {"members": ("id", "name"), "units": ("id", "name"), "groups": ("id", "name")}
+_LIST_SPLIT: Final = re.compile(r"[,，、;；|\s]+")
+_CHUNK: Final = 500
+
+
+@dataclass(slots=True)
+class RowError:
+    row: int
+    column: str | None
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "code": self.code, "message": self.message}
+
+
+@dataclass(slots=True)
+class ImportResult:
+    kind: str
+    encoding: str = ""
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+    def message(self) -> str:
+        if self.errors:
+            return f"导入失败：共 {len(self.errors)} 处错误，未导入任何数据"
+        if not self.changed:
+            return f"文件中的 {self.rows} 行与现有数据一致，没有任何变化"
+        return f"导入成功：新增 {self.created} 条，更新 {self.updated} 条，未变 {self.unchanged} 条"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "encoding": self.encoding,
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "changed": self.changed,
+            "message": self.message(),
+            "errors": [e.to_json() for e in self.errors],
+            "ignored_columns": self.ignored_columns,
+        }
+
+
+class _Rows:
+    """Collects the errors of one file; ``cell`` parses a cell or records why not."""
+
+    def __init__(self, table: Table, result: ImportResult) -> None:
+        self.table = table
+        self.result = result
+        self.row = 0
+        self.bad = False
+
+    def has(self, name: str) -> bool:
+        return name in self.table.columns
+
+    def error(self, name: str | None, code: str, message: str) -> None:
+        column = None if name is None else self.table.columns.get(name, name)
+        self.result.errors.append(RowError(self.row, column, code, message))
+        self.bad = True
+
+    def cell(self, cells: Mapping[str, str], name: str, parse: Callable[[str], Any]) -> Any:
+        try:
+            return parse(cells.get(name, ""))
+        except FieldError as exc:
+            self.error(name, exc.code, exc.message)
+            return None
+
+
+class _Units:
+    """Resolves a unit cell (an id, or a unit name that is unique) to a unit id."""
+
+    def __init__(self, units: Sequence[Unit]) -> None:
+        self.ids = {u.id for u in units}
+        self.by_name: dict[str, set[str]] = {}
+        for u in units:
+            self.by_name.setdefault(u.name, set()).add(u.id)
+
+    def add(self, unit_id: str, name: str) -> None:
+        self.ids.add(unit_id)
+        self.by_name.setdefault(name, set()).add(unit_id)
+
+    def resolve(self, value: str, what: str) -> str | None:
+        value = value.strip()
+        if not value:
+            return None
+        if value in self.ids:
+            return value
+        found = self.by_name.get(value, set())
+        if len(found) == 1:
+            return next(iter(found))
+        if found:
+            raise FieldError(
+                "ambiguous_unit",
+                f"{what}“{value}”有重名单位（{'、'.join(sorted(found))}），请填写单位编号",
+            )
+        raise FieldError("unknown_unit", f"{what}“{value}”不存在")
+
+
+def _split(value: str) -> list[str]:
+    return [x for x in _LIST_SPLIT.split(value.strip()) if x]
+
+
+async def run_import(directory: Directory, kind: str, raw: bytes) -> ImportResult:
+    """Validate and (when every row is right) apply; the result carries the row errors."""
+    result = ImportResult(kind)
+    try:
+        table = read_table(raw, kind)
+    except CsvError as exc:
+        result.errors.append(RowError(1, None, exc.code, exc.message))
+        return result
+    result.encoding, result.rows = table.encoding, len(table.rows)
+    result.ignored_columns = table.ignored
+    rows = _Rows(table, result)
+    for name in _REQUIRED[kind]:
+        if not rows.has(name):
+            aliases = "、".join(sorted(a for a in COLUMNS[kind][name] if not a.isascii()))
+            rows.row = 1
+            rows.error(None, "missing_column", f"缺少“{aliases}”列（或英文 {name}）")
+    if result.errors:
+        return result
+    affected: set[str] | None
+    async with directory.db.transaction() as tx:
+        if kind == "members":
+            affected = await _members(tx, rows)
+        elif kind == "units":
+            affected = await _units(tx, rows)
+        else:
+            affected = await _groups(tx, directory, rows)
+    if result.changed:
+        log.info(
+            "import of %s: %d created, %d updated, %d unchanged",
+            kind,
+            result.created,
+            result.updated,
+            result.unchanged,
+        )
+        await directory.changed(affected)
+    return result
+
+
+def _count(result: ImportResult, before: object, after: object) -> bool:
+    """Count a row; True when it must be written."""
+    if before is None:
+        result.created += 1
+        return True
+    if before == after:
+        result.unchanged += 1
+        return False
+    result.updated += 1
+    return True
+
+
+async def _existing_members(db: Database, ids: Sequence[str]) -> dict[str, Member]:
+    found: dict[str, Member] = {}
+    for i in range(0, len(ids), _CHUNK):
+        for m in await store.list_members(db, ids=ids[i : i + _CHUNK], limit=_CHUNK):
+            found[m.id] = m
+    return found
+
+
+async def _members(db: Database, rows: _Rows) -> set[str] | None:
+    units = _Units(await store.list_units(db))
+    table, result = rows.table, rows.result
+    ids = [c.get("id", "").strip() for _, c in table.rows]
+    existing = await _existing_members(db, [i for i in ids if i])
+    seen: dict[str, int] = {}
+    plan: list[tuple[Member | None, Member]] = []
+    for number, cells in table.rows:
+        rows.row, rows.bad = number, False
+        mid = rows.cell(cells, "id", lambda v: parse_id(v))
+        name = rows.cell(cells, "name", lambda v: parse_name(v))
+        if mid is not None and mid in seen:
+            rows.error("id", "duplicate_id", f"编号“{mid}”与第 {seen[mid]} 行重复")
+        elif mid is not None:
+            seen[mid] = number
+        before = existing.get(mid) if mid else None
+        m = replace(before) if before else Member(id=mid or "", name=name or "", unit="")
+        m.name = name or m.name
+        if rows.has("unit"):
+            unit = rows.cell(cells, "unit", lambda v: units.resolve(v, "所属单位"))
+            if unit is None and not rows.bad and not cells.get("unit"):
+                rows.error("unit", "missing_unit", "缺少所属单位")
+            m.unit = unit or m.unit
+        elif before is None:
+            rows.error(None, "missing_unit", "新成员缺少所属单位（文件没有“所属支部/单位”列）")
+        if rows.has("roles"):
+            m.roles = rows.cell(cells, "roles", parse_roles) or m.roles
+        if rows.has("flowing"):
+            m.flowing = bool(rows.cell(cells, "flowing", lambda v: parse_bool(v, "流动党员")))
+        if rows.has("home_unit"):
+            m.home_unit = rows.cell(cells, "home_unit", lambda v: units.resolve(v, "流出支部"))
+        if rows.has("location"):
+            m.location = rows.cell(cells, "location", lambda v: parse_text(v, "现居地"))
+        if rows.has("phone"):
+            m.phone = rows.cell(cells, "phone", parse_phone)
+        if rows.has("wechat"):
+            m.wechat = rows.cell(cells, "wechat", lambda v: parse_text(v, "微信号", 64))
+        if rows.has("wecom"):
+            m.wecom = rows.cell(cells, "wecom", lambda v: parse_text(v, "企业微信", 64))
+        if not m.flowing:
+            m.home_unit = None
+        elif m.home_unit is None:
+            m.home_unit = m.unit
+        plan.append((before, m))
+    if result.errors:
+        return set()
+    now = store_now()
+    changed: set[str] = set()
+    for before, m in plan:
+        if _count(result, before, m):
+            await store.put_member(db, m, now)
+            changed.add(m.id)
+    return changed
+
+
+def _cycle(parents: Mapping[str, str | None], start: str) -> bool:
+    seen = {start}
+    node = parents.get(start)
+    while node is not None:
+        if node in seen:
+            return True
+        seen.add(node)
+        node = parents.get(node)
+    return False
+
+
+async def _units(db: Database, rows: _Rows) -> set[str] | None:
+    stored = await store.list_units(db)
+    existing = {u.id: u for u in stored}
+    units = _Units(stored)
+    table, result = rows.table, rows.result
+    for _, cells in table.rows:  # units of the file may be parents of earlier rows
+        uid, name = cells.get("id", "").strip(), cells.get("name", "").strip()
+        if uid and name:
+            units.add(uid, name)
+    seen: dict[str, int] = {}
+    plan: list[tuple[int, Unit]] = []
+    for number, cells in table.rows:
+        rows.row, rows.bad = number, False
+        uid = rows.cell(cells, "id", lambda v: parse_id(v))
+        name = rows.cell(cells, "name", lambda v: parse_name(v, "名称"))
+        if uid is not None and uid in seen:
+            rows.error("id", "duplicate_id", f"编号“{uid}”与第 {seen[uid]} 行重复")
+        elif uid is not None:
+            seen[uid] = number
+        before = existing.get(uid) if uid else None
+        parent = before.parent if before else None
+        if rows.has("parent"):
+            parent = rows.cell(cells, "parent", lambda v: units.resolve(v, "上级单位"))
+        kind = before.kind if before else "other"
+        if rows.has("kind"):
+            kind = rows.cell(cells, "kind", parse_kind) or kind
+        if uid is not None and name is not None and not rows.bad:
+            plan.append((number, Unit(uid, name, parent, kind)))
+    parents: dict[str, str | None] = {u.id: u.parent for u in stored}
+    parents.update({u.id: u.parent for _, u in plan})
+    for number, u in plan:
+        if _cycle(parents, u.id):
+            rows.row = number
+            rows.error("parent", "cycle", f"单位“{u.id}”的上级关系形成了循环")
+    if result.errors:
+        return set()
+    now = store_now()
+    written: set[str] = set()
+    moved = False
+    for u in _parents_first([u for _, u in plan], existing):
+        before = existing.get(u.id)
+        if _count(result, before, u):
+            await store.put_unit(db, u, now)
+            written.add(u.id)
+            moved = moved or (before is not None and before.parent != u.parent)
+    return None if moved else set()
+
+
+def _parents_first(plan: Sequence[Unit], existing: Mapping[str, Unit]) -> list[Unit]:
+    """Order the file's units so that a parent is written before its children."""
+    pending = {u.id: u for u in plan}
+    ordered: list[Unit] = []
+    while pending:
+        ready = [u for u in pending.values() if u.parent is None or u.parent not in pending]
+        for u in ready:
+            ordered.append(u)
+            del pending[u.id]
+        if not ready:  # unreachable: cycles were refused
+            ordered.extend(pending.values())
+            break
+    return ordered
+
+
+async def _groups(db: Database, directory: Directory, rows: _Rows) -> set[str] | None:
+    units = _Units(await store.list_units(db))
+    table, result = rows.table, rows.result
+    listed: list[str] = []
+    for _, cells in table.rows:
+        listed += _split(cells.get("owners", "")) + _split(cells.get("members", ""))
+    known = set(await _existing_members(db, sorted(set(listed))))
+    seen: dict[str, int] = {}
+    plan: list[tuple[Group | None, Group]] = []
+    for number, cells in table.rows:
+        rows.row, rows.bad = number, False
+        gid = rows.cell(cells, "id", lambda v: parse_id(v))
+        name = rows.cell(cells, "name", lambda v: parse_name(v, "群组名称"))
+        if gid is not None and gid in seen:
+            rows.error("id", "duplicate_id", f"编号“{gid}”与第 {seen[gid]} 行重复")
+        elif gid is not None:
+            seen[gid] = number
+        before = await store.get_group(db, gid) if gid else None
+        g = (
+            replace(before, owners=list(before.owners), members=list(before.members))
+            if before
+            else Group(gid or "", name or "")
+        )
+        g.name = name or g.name
+        if rows.has("unit"):
+            g.unit = rows.cell(cells, "unit", lambda v: units.resolve(v, "所属单位"))
+        for col in ("owners", "members"):
+            if not rows.has(col):
+                continue
+            ids = _split(cells.get(col, ""))
+            for mid in ids:
+                if mid not in known:
+                    rows.error(col, "unknown_member", f"成员“{mid}”不存在")
+            setattr(g, col, ids)
+        g.members = sorted(set(g.members) | set(g.owners))
+        g.owners = sorted(set(g.owners))
+        plan.append((before, g))
+    if result.errors:
+        return set()
+    touched: set[str] = set()
+    for before, g in plan:
+        if before is not None:
+            before = replace(before, owners=sorted(before.owners), members=sorted(before.members))
+        if _count(result, before, g):
+            touched |= await directory.write_group(db, g)
+    return touched
+
+
+def store_now() -> int:
+    return int(time.time() * 1000)

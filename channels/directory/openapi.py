@@ -1,0 +1,296 @@
+"""The directory API's part of the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from hub.server.openapi import error_responses, json_body, ref
+
+__all__ = ["PATHS", "SCHEMAS"]
+
+_ID: Final = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-:@]{1,128}$"}
+_ROLES: Final = {"type": "array", "items": {"enum": ["admin", "staff", "cadre", "member"]}}
+_KIND: Final = {"enum": ["district", "street", "community", "branch", "committee", "other"]}
+_NULL_STR: Final = {"type": ["string", "null"]}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _path(name: str = "id") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _ID}
+
+
+def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
+def _list(key: str, item: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {key: {"type": "array", "items": ref(item)}}}
+
+
+_DELETED: Final = _ok({"type": "object", "properties": {"deleted": {"type": "string"}}})
+_KIND_PARAM: Final = {
+    "name": "kind",
+    "in": "query",
+    "required": True,
+    "schema": {"enum": ["members", "units", "groups"]},
+}
+_PAGING: Final = [
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    _query("offset", {"type": "integer", "minimum": 0}),
+]
+
+
+def _crud(name: str, schema: str, patch: str, *, extra_get: dict[str, Any] | None = None) -> Any:
+    return {
+        "get": {
+            "summary": f"One {name}",
+            "parameters": [_path()],
+            "responses": {"200": _ok(extra_get or ref(schema)), **error_responses(401, 403, 404)},
+        },
+        "patch": {
+            "summary": f"Change fields of a {name} (only those given)",
+            "parameters": [_path()],
+            "requestBody": json_body(ref(patch)),
+            "responses": {"200": _ok(ref(schema)), **error_responses(400, 401, 403, 404, 409)},
+        },
+        "delete": {
+            "summary": f"Delete a {name}",
+            "parameters": [_path()],
+            "responses": {"200": _DELETED, **error_responses(401, 403, 404, 409)},
+        },
+    }
+
+
+SCHEMAS: Final[dict[str, Any]] = {
+    "Unit": {
+        "type": "object",
+        "required": ["id", "name", "parent", "kind"],
+        "properties": {"id": _ID, "name": {"type": "string"}, "parent": _NULL_STR, "kind": _KIND},
+    },
+    "UnitPatch": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "parent": _NULL_STR, "kind": _KIND},
+    },
+    "Member": {
+        "type": "object",
+        "required": ["id", "name", "unit"],
+        "properties": {
+            "id": _ID,
+            "name": {"type": "string"},
+            "unit": _ID,
+            "roles": _ROLES,
+            "flowing": {"type": "boolean"},
+            "home_unit": _NULL_STR,
+            "location": {**_NULL_STR, "description": "现居地 of a flowing member"},
+            "phone": {**_NULL_STR, "description": "E.164; mainland numbers get +86"},
+            "wechat": _NULL_STR,
+            "wecom": _NULL_STR,
+        },
+    },
+    "MemberPatch": {
+        "type": "object",
+        "description": "Any fields of Member except id",
+        "properties": {},
+        "additionalProperties": True,
+    },
+    "Group": {
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {
+            "id": _ID,
+            "name": {"type": "string"},
+            "unit": _NULL_STR,
+            "owners": {"type": "array", "items": _ID},
+            "members": {"type": "array", "items": _ID, "description": "owners included"},
+        },
+    },
+    "GroupPatch": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "unit": _NULL_STR,
+            "owners": {"type": "array", "items": _ID},
+            "members": {"type": "array", "items": _ID},
+        },
+    },
+    "ImportReport": {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string"},
+            "encoding": {"enum": ["utf-8", "utf-8-sig", "gbk"]},
+            "rows": {"type": "integer"},
+            "created": {"type": "integer"},
+            "updated": {"type": "integer"},
+            "unchanged": {"type": "integer"},
+            "changed": {"type": "boolean"},
+            "message": {"type": "string", "description": "zh-CN summary"},
+            "ignored_columns": {"type": "array", "items": {"type": "string"}},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "row": {"type": "integer", "description": "spreadsheet row (header: 1)"},
+                        "column": _NULL_STR,
+                        "code": {"type": "string"},
+                        "message": {"type": "string", "description": "zh-CN"},
+                    },
+                },
+            },
+        },
+    },
+    "Unread": {
+        "type": "object",
+        "properties": {
+            "member": {"type": "string"},
+            "unread": {"type": "object", "additionalProperties": {"type": "integer"}},
+        },
+    },
+}
+
+PATHS: Final[dict[str, Any]] = {
+    "/api/units": {
+        "get": {
+            "summary": "Units: all, the children of `parent`, or the subtree of `root`",
+            "parameters": [
+                _query("parent", _ID),
+                _query("root", _ID),
+                _query("q", {"type": "string"}),
+            ],
+            "responses": {"200": _ok(_list("units", "Unit")), **error_responses(401, 403)},
+        },
+        "post": {
+            "summary": "Create a unit",
+            "requestBody": json_body(ref("Unit")),
+            "responses": {"201": _ok(ref("Unit")), **error_responses(400, 401, 403, 409)},
+        },
+    },
+    "/api/units/{id}": _crud("unit", "Unit", "UnitPatch"),
+    "/api/units/{id}/members": {
+        "get": {
+            "summary": "Members of a unit and (unless recursive=false) its sub-units",
+            "parameters": [_path(), _query("recursive", {"type": "boolean"}), *_PAGING],
+            "responses": {"200": _ok(_list("members", "Member")), **error_responses(401, 403, 404)},
+        }
+    },
+    "/api/members": {
+        "get": {
+            "summary": "Search members",
+            "parameters": [
+                _query("q", {"type": "string"}, "part of the name, id or location"),
+                _query("unit", _ID),
+                _query("recursive", {"type": "boolean"}, "with the unit's sub-units"),
+                _query("role", {"enum": ["admin", "staff", "cadre", "member"]}),
+                _query("flowing", {"type": "boolean"}),
+                *_PAGING,
+            ],
+            "responses": {"200": _ok(_list("members", "Member")), **error_responses(400, 401, 403)},
+        },
+        "post": {
+            "summary": "Create a member",
+            "requestBody": json_body(ref("Member")),
+            "responses": {"201": _ok(ref("Member")), **error_responses(400, 401, 403, 409)},
+        },
+    },
+    "/api/members/{id}": _crud("member", "Member", "MemberPatch"),
+    "/api/members/{id}/move": {
+        "post": {
+            "summary": "Move a member to another unit (live unit subscriptions are re-checked)",
+            "parameters": [_path()],
+            "requestBody": json_body(
+                {"type": "object", "required": ["unit"], "properties": {"unit": _ID}}
+            ),
+            "responses": {"200": _ok(ref("Member")), **error_responses(400, 401, 403, 404)},
+        }
+    },
+    "/api/members/{id}/flowing": {
+        "post": {
+            "summary": "Mark a member flowing (home unit kept; optional host unit and location)",
+            "parameters": [_path()],
+            "requestBody": json_body(
+                {
+                    "type": "object",
+                    "properties": {"location": {"type": "string"}, "unit": _ID, "home_unit": _ID},
+                }
+            ),
+            "responses": {"200": _ok(ref("Member")), **error_responses(400, 401, 403, 404)},
+        },
+        "delete": {
+            "summary": "Mark a flowing member back home (unit = home unit)",
+            "parameters": [_path()],
+            "responses": {"200": _ok(ref("Member")), **error_responses(401, 403, 404)},
+        },
+    },
+    "/api/members/{id}/unread": {
+        "get": {
+            "summary": "Unread messages per group channel of a member",
+            "parameters": [_path()],
+            "responses": {"200": _ok(ref("Unread")), **error_responses(401, 403, 404)},
+        }
+    },
+    "/api/groups": {
+        "get": {
+            "summary": "Groups (of one member with ?member=)",
+            "parameters": [_query("member", _ID)],
+            "responses": {"200": _ok(_list("groups", "Group")), **error_responses(401, 403)},
+        },
+        "post": {
+            "summary": "Create a group",
+            "requestBody": json_body(ref("Group")),
+            "responses": {"201": _ok(ref("Group")), **error_responses(400, 401, 403, 409)},
+        },
+    },
+    "/api/groups/{id}": _crud("group", "Group", "GroupPatch"),
+    "/api/groups/{id}/members/{member}": {
+        "put": {
+            "summary": "Add a member to a group (or change whether an owner)",
+            "parameters": [_path(), _path("member")],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "properties": {"owner": {"type": "boolean"}}}
+                    }
+                },
+            },
+            "responses": {"200": _ok(ref("Group")), **error_responses(400, 401, 403, 404)},
+        },
+        "delete": {
+            "summary": "Remove a member from a group: their live subscriptions are cut at once",
+            "parameters": [_path(), _path("member")],
+            "responses": {"200": _ok(ref("Group")), **error_responses(401, 403, 404)},
+        },
+    },
+    "/api/directory/import": {
+        "post": {
+            "summary": "Import a CSV file (UTF-8, UTF-8 with BOM or GBK; Chinese or English "
+            "headers); all rows or none",
+            "parameters": [_KIND_PARAM],
+            "requestBody": {
+                "required": True,
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            "responses": {
+                "200": _ok(ref("ImportReport")),
+                "400": _ok(ref("ImportReport"), "rows with errors (nothing imported)"),
+                **error_responses(401, 403),
+            },
+        }
+    },
+    "/api/directory/export": {
+        "get": {
+            "summary": "Export as CSV (UTF-8 with BOM, Chinese headers; re-importable)",
+            "parameters": [_KIND_PARAM],
+            "responses": {
+                "200": {
+                    "description": "CSV",
+                    "content": {"text/csv": {"schema": {"type": "string"}}},
+                },
+                **error_responses(400, 401, 403),
+            },
+        }
+    },
+}

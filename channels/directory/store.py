@@ -1,0 +1,306 @@
+"""The directory's SQL, on the engine's portable :class:`Database` seam.
+
+Every function takes the database (or a transaction of it) as its first
+argument, so the service composes them inside one transaction. Subtrees and
+ancestor chains are ``WITH RECURSIVE`` queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from channels.directory.model import Group, Member, Unit
+from hub.core.interfaces import Database, Row
+
+__all__ = [
+    "ancestors",
+    "delete_group",
+    "delete_member",
+    "delete_unit",
+    "get_group",
+    "get_member",
+    "get_unit",
+    "group_members",
+    "groups_of",
+    "list_groups",
+    "list_members",
+    "list_units",
+    "members_with_role",
+    "put_group",
+    "put_member",
+    "put_unit",
+    "remove_group_member",
+    "set_group_member",
+    "subtree",
+    "unit_usage",
+]
+
+_MEMBER_COLS: Final = "id, name, unit, roles, flowing, home_unit, location, phone, wechat, wecom"
+_SUBTREE: Final = (
+    "WITH RECURSIVE sub (id) AS (SELECT id FROM dir_units WHERE id = ? "
+    "UNION ALL SELECT u.id FROM dir_units u JOIN sub ON u.parent = sub.id) "
+)
+
+
+def _unit(r: Row) -> Unit:
+    return Unit(r["id"], r["name"], r["parent"], r["kind"])
+
+
+def _member(r: Row) -> Member:
+    return Member(
+        id=r["id"],
+        name=r["name"],
+        unit=r["unit"],
+        roles=tuple(x for x in r["roles"].split(",") if x),
+        flowing=bool(r["flowing"]),
+        home_unit=r["home_unit"],
+        location=r["location"],
+        phone=r["phone"],
+        wechat=r["wechat"],
+        wecom=r["wecom"],
+    )
+
+
+def _like(q: str) -> str:
+    escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# -- units --------------------------------------------------------------------------
+async def get_unit(db: Database, unit_id: str) -> Unit | None:
+    r = await db.fetchrow("SELECT id, name, parent, kind FROM dir_units WHERE id = ?", unit_id)
+    return None if r is None else _unit(r)
+
+
+async def list_units(
+    db: Database, *, parent: str | None = None, root: str | None = None, q: str | None = None
+) -> list[Unit]:
+    """Every unit, or the children of ``parent``, or the subtree of ``root``; ``q``
+    filters by name."""
+    sql, args = "", list[Any]()
+    where: list[str] = []
+    if root is not None:
+        sql, args = _SUBTREE, [root]
+        where.append("id IN (SELECT id FROM sub)")
+    if parent is not None:
+        where.append("parent = ?")
+        args.append(parent)
+    if q:
+        where.append("LOWER(name) LIKE ? ESCAPE '\\'")
+        args.append(_like(q))
+    sql += "SELECT id, name, parent, kind FROM dir_units"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = await db.fetch(sql + " ORDER BY id", *args)
+    return [_unit(r) for r in rows]
+
+
+async def subtree(db: Database, unit_id: str) -> list[str]:
+    rows = await db.fetch(_SUBTREE + "SELECT id FROM sub", unit_id)
+    return [r["id"] for r in rows]
+
+
+async def ancestors(db: Database, unit_id: str) -> list[str]:
+    """``unit_id`` and its ancestors up to the root, nearest first (cycle-safe)."""
+    rows = await db.fetch(
+        "WITH RECURSIVE up (id, parent, depth) AS ("
+        "SELECT id, parent, 0 FROM dir_units WHERE id = ? "
+        "UNION ALL SELECT u.id, u.parent, up.depth + 1 FROM dir_units u "
+        "JOIN up ON u.id = up.parent WHERE up.depth < 64) "
+        "SELECT id FROM up ORDER BY depth",
+        unit_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def put_unit(db: Database, unit: Unit, now: int) -> None:
+    await db.execute(
+        "INSERT INTO dir_units (id, name, parent, kind, updated_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, parent = excluded.parent, "
+        "kind = excluded.kind, updated_at = excluded.updated_at",
+        unit.id,
+        unit.name,
+        unit.parent,
+        unit.kind,
+        now,
+    )
+
+
+async def unit_usage(db: Database, unit_id: str) -> tuple[int, int, int]:
+    """How many sub-units, members (or flowing members from it) and groups use it."""
+    children = await db.fetchval("SELECT COUNT(*) FROM dir_units WHERE parent = ?", unit_id)
+    members = await db.fetchval(
+        "SELECT COUNT(*) FROM dir_members WHERE unit = ? OR home_unit = ?", unit_id, unit_id
+    )
+    groups = await db.fetchval("SELECT COUNT(*) FROM dir_groups WHERE unit = ?", unit_id)
+    return int(children), int(members), int(groups)
+
+
+async def delete_unit(db: Database, unit_id: str) -> bool:
+    return await db.execute("DELETE FROM dir_units WHERE id = ?", unit_id) > 0
+
+
+# -- members ------------------------------------------------------------------------
+async def get_member(db: Database, member_id: str) -> Member | None:
+    r = await db.fetchrow(f"SELECT {_MEMBER_COLS} FROM dir_members WHERE id = ?", member_id)
+    return None if r is None else _member(r)
+
+
+async def list_members(
+    db: Database,
+    *,
+    unit: str | None = None,
+    recursive: bool = False,
+    q: str | None = None,
+    role: str | None = None,
+    flowing: bool | None = None,
+    ids: Sequence[str] | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[Member]:
+    """Members filtered by unit (with its sub-units when ``recursive``; a flowing
+    member counts in their home unit too), name/id/location text, role, flowing."""
+    sql, args = "", list[Any]()
+    where: list[str] = []
+    if unit is not None:
+        if recursive:
+            sql, args = _SUBTREE, [unit]
+            where.append("(unit IN (SELECT id FROM sub) OR home_unit IN (SELECT id FROM sub))")
+        else:
+            where.append("(unit = ? OR home_unit = ?)")
+            args += [unit, unit]
+    if q:
+        where.append(
+            "(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(id) LIKE ? ESCAPE '\\' "
+            "OR LOWER(COALESCE(location, '')) LIKE ? ESCAPE '\\')"
+        )
+        args += [_like(q)] * 3
+    if role is not None:
+        where.append("(',' || roles || ',') LIKE ?")
+        args.append(f"%,{role},%")
+    if flowing is not None:
+        where.append("flowing = ?")
+        args.append(1 if flowing else 0)
+    if ids is not None:
+        if not ids:
+            return []
+        where.append("id IN (" + ", ".join("?" * len(ids)) + ")")
+        args += list(ids)
+    sql += f"SELECT {_MEMBER_COLS} FROM dir_members"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id LIMIT ? OFFSET ?"
+    rows = await db.fetch(sql, *args, limit, offset)
+    return [_member(r) for r in rows]
+
+
+async def members_with_role(db: Database, role: str) -> list[str]:
+    rows = await db.fetch(
+        "SELECT id FROM dir_members WHERE (',' || roles || ',') LIKE ?", f"%,{role},%"
+    )
+    return [r["id"] for r in rows]
+
+
+async def put_member(db: Database, m: Member, now: int) -> None:
+    await db.execute(
+        f"INSERT INTO dir_members ({_MEMBER_COLS}, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, unit = excluded.unit, "
+        "roles = excluded.roles, flowing = excluded.flowing, home_unit = excluded.home_unit, "
+        "location = excluded.location, phone = excluded.phone, wechat = excluded.wechat, "
+        "wecom = excluded.wecom, updated_at = excluded.updated_at",
+        m.id,
+        m.name,
+        m.unit,
+        ",".join(m.roles),
+        1 if m.flowing else 0,
+        m.home_unit,
+        m.location,
+        m.phone,
+        m.wechat,
+        m.wecom,
+        now,
+    )
+
+
+async def delete_member(db: Database, member_id: str) -> bool:
+    return await db.execute("DELETE FROM dir_members WHERE id = ?", member_id) > 0
+
+
+# -- groups -------------------------------------------------------------------------
+async def group_members(db: Database, group_id: str) -> list[tuple[str, bool]]:
+    rows = await db.fetch(
+        "SELECT member, owner FROM dir_group_members WHERE group_id = ? ORDER BY member",
+        group_id,
+    )
+    return [(r["member"], bool(r["owner"])) for r in rows]
+
+
+async def get_group(db: Database, group_id: str) -> Group | None:
+    r = await db.fetchrow("SELECT id, name, unit FROM dir_groups WHERE id = ?", group_id)
+    if r is None:
+        return None
+    pairs = await group_members(db, group_id)
+    return Group(
+        r["id"],
+        r["name"],
+        r["unit"],
+        owners=[m for m, owner in pairs if owner],
+        members=[m for m, _ in pairs],
+    )
+
+
+async def list_groups(db: Database, *, member: str | None = None) -> list[Group]:
+    args: list[Any] = []
+    sql = "SELECT id FROM dir_groups"
+    if member is not None:
+        sql += " WHERE id IN (SELECT group_id FROM dir_group_members WHERE member = ?)"
+        args.append(member)
+    groups = []
+    for r in await db.fetch(sql + " ORDER BY id", *args):
+        g = await get_group(db, r["id"])
+        if g is not None:
+            groups.append(g)
+    return groups
+
+
+async def groups_of(db: Database, member: str) -> list[str]:
+    rows = await db.fetch(
+        "SELECT group_id FROM dir_group_members WHERE member = ? ORDER BY group_id", member
+    )
+    return [r["group_id"] for r in rows]
+
+
+async def put_group(db: Database, group: Group, now: int) -> None:
+    await db.execute(
+        "INSERT INTO dir_groups (id, name, unit, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, unit = excluded.unit, "
+        "updated_at = excluded.updated_at",
+        group.id,
+        group.name,
+        group.unit,
+        now,
+    )
+
+
+async def set_group_member(db: Database, group_id: str, member: str, owner: bool) -> None:
+    await db.execute(
+        "INSERT INTO dir_group_members (group_id, member, owner) VALUES (?, ?, ?) "
+        "ON CONFLICT (group_id, member) DO UPDATE SET owner = excluded.owner",
+        group_id,
+        member,
+        1 if owner else 0,
+    )
+
+
+async def remove_group_member(db: Database, group_id: str, member: str) -> bool:
+    n = await db.execute(
+        "DELETE FROM dir_group_members WHERE group_id = ? AND member = ?", group_id, member
+    )
+    return n > 0
+
+
+async def delete_group(db: Database, group_id: str) -> bool:
+    await db.execute("DELETE FROM dir_group_members WHERE group_id = ?", group_id)
+    return await db.execute("DELETE FROM dir_groups WHERE id = ?", group_id) > 0
