@@ -69,6 +69,7 @@ class RedisBroker:
         probe_interval: float = 5.0,
         prefix: str = "hub",
         clock: Callable[[], int] = _now_ms,
+        start_wait: float = 3.0,
     ) -> None:
         self.connector = connector
         connector.retain()
@@ -78,6 +79,7 @@ class RedisBroker:
         self._clock = clock
         self._prefix = prefix
         self._probe_interval = probe_interval
+        self._start_wait = start_wait
         client = connector.client
         self._publish = client.register_script(PUBLISH)
         self._init = client.register_script(INIT)
@@ -107,7 +109,8 @@ class RedisBroker:
         self._handler = handler
         await self.connector.start()
         self._links.start()
-        self._spawn(self._links.acquire(self._probe_name))
+        await self._links.wait_up(self._start_wait)
+        await self._links.acquire(self._probe_name)
         if self._probe_interval > 0:
             self._probe_task = asyncio.get_running_loop().create_task(self._probe_loop())
 
@@ -278,14 +281,10 @@ class RedisBroker:
         offset, epoch = int(res[0]), res[1].decode()
         if res[2]:
             return PublishResult(offset, epoch, duplicate=True)
-        done = self._writer.submit(
+        committed = self._writer.submit(
             ArchivedMessage(channel, epoch, offset, ts, from_, data_json, idem)
         )
-        try:
-            await asyncio.shield(done)
-        except Exception:
-            raise HubError(Code.UNAVAILABLE, "the store did not take the message") from None
-        return PublishResult(offset, epoch)
+        return PublishResult(offset, epoch, committed=committed)
 
     async def _create(self, channel: str) -> None:
         """Give a channel without meta (new, or lost by Redis) a new epoch. Offsets go
@@ -337,11 +336,20 @@ class RedisBroker:
         min_ts = self._clock() - self._ttl_ms
         return [p for p in pubs if p.offset >= low and p.ts >= min_ts]
 
+    def _check_live(self, channel: str) -> None:
+        """A position read for a subscriber needs its subscription confirmed first,
+        else publications between the read and the confirmation would be missed."""
+        name = self._k(channel).pubsub
+        if name in self._links.desired and not self._links.live(name):
+            raise HubError(Code.UNAVAILABLE, "broker subscription not active, retry")
+
     async def position(self, channel: str) -> Position:
+        self._check_live(channel)
         epoch, top, _ = await self._read_or_108(channel, "-", "+", 0, False)
         return Position(top, epoch)
 
     async def recover(self, channel: str, since: Since) -> Recovery:
+        self._check_live(channel)
         epoch, top, pubs = await self._read_or_108(
             channel, f"{since.offset + 1}-0", "+", self._size, False
         )

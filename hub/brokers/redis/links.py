@@ -44,6 +44,7 @@ class Link:
         self.lock = asyncio.Lock()
         self.task: asyncio.Task[None] | None = None
         self.failures = 0
+        self.connected = asyncio.Event()
 
     # -- connection loop -----------------------------------------------------
     async def run(self) -> None:
@@ -55,6 +56,7 @@ class Link:
                 await conn.connect()  # type: ignore[no-untyped-call]
                 self.conn = conn
                 self.up = True
+                self.connected.set()
                 attempt = 0
                 if self.ever_up:
                     self.resync = True
@@ -80,6 +82,7 @@ class Link:
     def _down(self) -> None:
         was_up = self.up
         self.up = False
+        self.connected.clear()
         self.conn = None
         self.active.clear()
         self.sent_sub.clear()
@@ -90,7 +93,7 @@ class Link:
     async def _read(self, conn: AbstractConnection) -> None:
         owner = self.owner
         while True:
-            msg: Any = await conn.read_response(timeout=math.inf)
+            msg: Any = await conn.read_response(timeout=math.inf, push_request=True)
             if not isinstance(msg, list) or len(msg) < 3:
                 continue
             kind = msg[0]
@@ -181,6 +184,21 @@ class Links:
     def up(self) -> bool:
         links = self.links
         return bool(links) and all(link.up for link in links.values())
+
+    async def wait_up(self, timeout: float) -> bool:
+        """Wait (at most ``timeout``) until every link is connected."""
+        try:
+            async with asyncio.timeout(timeout):
+                for link in list(self.links.values()):
+                    await link.connected.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def live(self, name: bytes) -> bool:
+        """Whether Redis confirmed ``name`` on a connected link (and it is not leaving)."""
+        link = self.links.get(self._key(name))
+        return link is not None and link.up and name in link.active and name not in link.sent_unsub
 
     def _link(self, key: str) -> Link:
         link = self.links.get(key)
