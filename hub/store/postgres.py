@@ -47,6 +47,14 @@ _POOL_OPTIONS: Final = {
     "connect_timeout": float,
     "statement_cache_size": int,
 }
+# The server drops the guard connection of a vanished host (no FIN) after ~25 s,
+# not after the OS default of hours: only then does its run count as crashed.
+_GUARD_SETTINGS: Final = {
+    "application_name": "tongzhi-hub-run",
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+}
 _SECRET_QUERY_KEYS: Final = frozenset({"password", "sslpassword"})
 
 _ENGINE_MIGRATIONS: Final[Sequence[Migration]] = (
@@ -262,11 +270,14 @@ class PostgresDatabase:
                 f"cannot connect to PostgreSQL at {self.server}: {reason}"
             ) from exc
 
-    async def connect(self) -> asyncpg.Connection:
+    async def connect(self, **server_settings: str) -> asyncpg.Connection:
         """A connection outside the pool (the caller closes it)."""
         options = {k: v for k, v in self._options.items() if k in {"statement_cache_size"}}
         return await asyncpg.connect(
-            self._dsn, timeout=self._options.get("connect_timeout", 10.0), **options
+            self._dsn,
+            timeout=self._options.get("connect_timeout", 10.0),
+            server_settings=server_settings or None,
+            **options,
         )
 
     async def close(self) -> None:
@@ -374,7 +385,7 @@ class PostgresStore:
         await self._db.open()
         try:
             await self._db.migrate("hub", _ENGINE_MIGRATIONS)
-            self._guard = await self._db.connect()
+            self._guard = await self._db.connect(**_GUARD_SETTINGS)
             self._run_key = await self._claim_run_key(self._guard)
             self._default_epoch, self._crashed = await self._open_run()
         except BaseException:
