@@ -98,6 +98,14 @@ class RedisServer:
         return _ask(self.port, " ".join(args).encode())
 
 
+def _cluster_port() -> int:
+    """A free port a cluster node can use (its bus port is given explicitly)."""
+    while True:
+        port = free_port()
+        if port <= 55535:
+            return port
+
+
 class RedisClusterServers:
     """Three primaries with ``--cluster-enabled yes``, joined by ``redis-cli --cluster create``."""
 
@@ -105,7 +113,9 @@ class RedisClusterServers:
         self.nodes = [
             RedisServer(
                 directory / f"node{i}",
-                0,
+                _cluster_port(),
+                "--cluster-port",
+                str(free_port()),
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",

@@ -22,9 +22,12 @@ from hub.core.types import Publication, PublishResult
 from hub.protocol.errors import Code, HubError
 from hub.protocol.requests import Since
 from hub.store.sqlite import SqliteStore
-from tests.hub.redis_support import RedisServer, redis_server  # noqa: F401 - fixture
+from tests.hub import redis_support
+from tests.hub.redis_support import RedisServer
 from tests.support.hubs import wait_until
 
+redis_server = redis_support.redis_server  # fixtures
+redis_cluster = redis_support.redis_cluster
 CH = "chat:room"
 
 

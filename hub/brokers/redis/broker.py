@@ -257,8 +257,6 @@ class RedisBroker:
     async def publish(
         self, channel: str, data: Any, data_json: bytes, from_: str | None, idem: str | None
     ) -> PublishResult:
-        if not self._links.up:
-            raise HubError(Code.UNAVAILABLE, "broker unavailable, retry")
         ts = self._clock()
         tail = msgpack.packb(ts) + msgpack.packb(from_) + msgpack.packb(data)
         keys = self._k(channel)

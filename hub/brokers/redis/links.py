@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
+from redis.crc import key_slot
 
 from hub.brokers.redis.connector import Connector
 
@@ -80,15 +81,13 @@ class Link:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
     def _down(self) -> None:
-        was_up = self.up
         self.up = False
         self.connected.clear()
         self.conn = None
         self.active.clear()
         self.sent_sub.clear()
         self.sent_unsub.clear()
-        if was_up:
-            self.owner.link_down()
+        self.owner.link_down()
 
     async def _read(self, conn: AbstractConnection) -> None:
         owner = self.owner
@@ -126,13 +125,15 @@ class Link:
             to_sub = sorted(want - live - self.sent_sub)
             to_unsub = sorted((self.active | self.sent_sub) - want - self.sent_unsub)
             sub, unsub = self.owner.commands
+            commands: list[list[bytes | str]] = [
+                [sub, *group] for group in self.owner.batches(to_sub)
+            ]
+            commands += [[unsub, *group] for group in self.owner.batches(to_unsub)]
             try:
-                if to_sub:
-                    self.sent_sub.update(to_sub)
-                    await conn.send_command(sub, *to_sub)
-                if to_unsub:
-                    self.sent_unsub.update(to_unsub)
-                    await conn.send_command(unsub, *to_unsub)
+                self.sent_sub.update(to_sub)
+                self.sent_unsub.update(to_unsub)
+                if commands:  # one write for the whole batch
+                    await conn.send_packed_command(conn.pack_commands(commands))
             except Exception as exc:
                 log.warning("redis pub/sub link %r: sending failed: %r", self.key, exc)
                 await conn.disconnect(nowait=True)
@@ -221,8 +222,8 @@ class Links:
         link = self._link(self._key(name))
         if n == 0:
             self.kick()
-        if not link.up or (name in link.active and name not in link.sent_unsub):
-            return
+        if (not link.up and link.ever_up) or (name in link.active and name not in link.sent_unsub):
+            return  # down (reconnecting subscribes it) or already confirmed
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(name, []).append(fut)
         try:
@@ -264,6 +265,17 @@ class Links:
             wants.setdefault(self._key(name), set()).add(name)
         for key, want in wants.items():
             self.spawn(self._link(key).sync(want))
+
+    def batches(self, names: list[bytes]) -> list[list[bytes]]:
+        """One command's channels: all of them, or (sharded) those of one hash slot."""
+        if not names:
+            return []
+        if not self.connector.sharded:
+            return [names]
+        slots: dict[int, list[bytes]] = {}
+        for name in names:
+            slots.setdefault(key_slot(name), []).append(name)
+        return list(slots.values())
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
