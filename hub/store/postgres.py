@@ -50,7 +50,6 @@ _POOL_OPTIONS: Final = {
 # The server drops the guard connection of a vanished host (no FIN) after ~25 s,
 # not after the OS default of hours: only then does its run count as crashed.
 _GUARD_SETTINGS: Final = {
-    "application_name": "tongzhi-hub-run",
     "tcp_keepalives_idle": "10",
     "tcp_keepalives_interval": "5",
     "tcp_keepalives_count": "3",

@@ -57,23 +57,26 @@ async def test_killed_hub_restarts_with_new_epochs(tmp_path: Path, postgres_url:
             before = (await r.json())["epoch"]
     finally:
         await asyncio.to_thread(proc.stop, signal.SIGKILL)
-    await wait_until(lambda: no_other_sessions(postgres_url), what="the server to drop the kill")
+    await wait_until(lambda: run_guard_gone(postgres_url), what="the server to drop the kill")
     async with running_hub(tmp_path / "data", database_url=postgres_url) as hub:
         assert hub.runtime.store.recovered_from_crash
         epoch, messages = await history(hub, "chat:room")
         assert epoch != before and messages == [(1, 1)]
 
 
-async def no_other_sessions(url: str) -> bool:
+async def run_guard_gone(url: str) -> bool:
+    """Whether the server has dropped the killed hub's sessions (the tests' URLs name
+    their schema in ``application_name``, and so do all of a hub's connections)."""
     conn = await asyncpg.connect(url)
     try:
         n = await conn.fetchval(
             "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE application_name = current_setting('application_name') "
+            "AND pid <> pg_backend_pid()"
         )
     finally:
         await conn.close()
-    return n == 0
+    return bool(n == 0)
 
 
 async def test_live_runs_do_not_look_crashed(postgres_url: str) -> None:
@@ -115,7 +118,9 @@ async def test_hub_migrate_creates_the_tables(tmp_path: Path, postgres_url: str)
     try:
         tables = {
             r[0]
-            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
         }
         versions = await conn.fetch("SELECT component, version FROM hub_migrations")
         running = await conn.fetchval("SELECT count(*) FROM hub_meta WHERE key LIKE 'running:%'")
