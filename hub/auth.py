@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 import jwt
@@ -26,6 +27,10 @@ __all__ = ["Identity", "TokenVerifier", "dev_secret", "parse_grants"]
 log = logging.getLogger("hub.auth")
 
 _MEMBER_MAX: Final = 128
+_REGISTERED: Final = frozenset(
+    {"sub", "exp", "iat", "nbf", "name", "channels", "iss", "aud", "jti"}
+)
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _SUB_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-:@")
 
 
@@ -66,6 +71,9 @@ def parse_grants(raw: object) -> dict[str, bool]:
             raise HubError(Code.UNAUTHORIZED, f"bad channel in token: {channel[:64]!r}") from None
         grants[channel] = grants.get(channel, False) or publish
     return grants
+
+
+_EMPTY_GRANTS: Final[dict[str, bool]] = {}  # shared, never mutated
 
 
 class TokenVerifier:
@@ -112,12 +120,13 @@ class TokenVerifier:
         assert isinstance(sub, str)
         exp = claims.get("exp")
         name = claims.get("name")
+        extra = {k: v for k, v in claims.items() if k not in _REGISTERED}
         return Identity(
             member=sub,
             name=name if isinstance(name, str) else None,
             exp=float(exp) if isinstance(exp, int | float) else None,
-            grants=parse_grants(claims.get("channels")),
-            claims=claims,
+            grants=parse_grants(claims.get("channels")) or _EMPTY_GRANTS,
+            claims=extra or _EMPTY,
         )
 
     def mint(

@@ -54,6 +54,9 @@ class Settings:
     history_ttl: float = _opt(86400.0, "recovery window: seconds a message is kept")
     history_retention_days: float = _opt(0.0, "days the archive keeps history (0: keep everything)")
     join_leave: bool = _opt(True, "send join/leave pushes")
+    join_leave_max: int = _opt(
+        1000, "no join/leave pushes in channels with more local subscribers than this"
+    )
     node_id: str = _opt("", "name of this process in a cluster (default: generated)")
     log_level: str = _opt("INFO", "DEBUG, INFO, WARNING or ERROR")
     flush_interval: float = _opt(0.0, "seconds between store batch flushes (0: every loop turn)")

@@ -28,24 +28,39 @@ def _now_ms() -> int:
 
 
 class ChannelLog:
-    """A channel's stream: epoch, top offset, recent publications and idempotency keys."""
+    """A channel's stream: epoch, top offset, recent publications and idempotency keys.
 
-    __slots__ = ("epoch", "idem", "idem_order", "ring", "top")
+    The window and the key index are created on first use: most channels a process
+    knows (every connected member's personal channel) hold no message at all."""
+
+    __slots__ = ("epoch", "idem", "idem_order", "ring", "size", "top")
 
     def __init__(self, epoch: str, top: int, size: int) -> None:
         self.epoch = epoch
         self.top = top
-        self.ring: deque[Publication] = deque(maxlen=size)
-        self.idem: dict[str, int] = {}
-        self.idem_order: deque[tuple[int, str]] = deque()
+        self.size = size
+        self.ring: deque[Publication] | None = None
+        self.idem: dict[str, int] | None = None
+        self.idem_order: deque[tuple[int, str]] | None = None
 
     def first_offset(self) -> int:
         """The oldest offset in the window (``top + 1`` when the window is empty)."""
-        return self.ring[0].offset if self.ring else self.top + 1
+        ring = self.ring
+        return ring[0].offset if ring else self.top + 1
+
+    def window(self) -> deque[Publication] | tuple[()]:
+        return self.ring if self.ring is not None else ()
+
+    def seen(self, idem: str) -> int | None:
+        return None if self.idem is None else self.idem.get(idem)
 
     def append(self, pub: Publication, idem: str | None) -> None:
+        if self.ring is None:
+            self.ring = deque(maxlen=self.size)
         self.ring.append(pub)
         if idem is not None:
+            if self.idem is None or self.idem_order is None:
+                self.idem, self.idem_order = {}, deque()
             self.idem[idem] = pub.offset
             self.idem_order.append((pub.offset, idem))
         self._forget_idem()
@@ -57,12 +72,14 @@ class ChannelLog:
         self._forget_idem()
 
     def _forget_idem(self) -> None:
+        order, keys = self.idem_order, self.idem
+        if not order or keys is None:
+            return
         first = self.first_offset()
-        order = self.idem_order
         while order and order[0][0] < first:
             _, key = order.popleft()
-            if self.idem.get(key, first) < first:
-                del self.idem[key]
+            if keys.get(key, first) < first:
+                del keys[key]
 
 
 class MemoryBroker:
@@ -144,7 +161,7 @@ class MemoryBroker:
     ) -> PublishResult:
         log = await self._log(channel)
         if idem is not None:
-            seen = log.idem.get(idem)
+            seen = log.seen(idem)
             if seen is not None:
                 return PublishResult(seen, log.epoch, duplicate=True)
         ts = self._clock()
@@ -153,14 +170,10 @@ class MemoryBroker:
         log.append(pub, idem)
         if self._handler is not None:
             self._handler.on_publication(pub)
-        done = self._writer.submit(
+        committed = self._writer.submit(
             ArchivedMessage(channel, log.epoch, pub.offset, ts, from_, data_json, idem)
         )
-        try:
-            await asyncio.shield(done)
-        except Exception:
-            raise HubError(Code.UNAVAILABLE, "the store did not take the message") from None
-        return PublishResult(pub.offset, log.epoch)
+        return PublishResult(pub.offset, log.epoch, committed=committed)
 
     async def publish_control(self, channel: str, push: dict[str, Any]) -> None:
         if self._handler is not None:
@@ -179,7 +192,7 @@ class MemoryBroker:
             return Recovery(pos, False, [])
         if since.offset + 1 < log.first_offset():
             return Recovery(pos, False, [])
-        pubs = [p for p in log.ring if p.offset > since.offset]
+        pubs = [p for p in log.window() if p.offset > since.offset]
         return Recovery(pos, True, pubs)
 
     async def history(
@@ -207,7 +220,7 @@ class MemoryBroker:
             if since.offset < log.top and (not rows or rows[0].offset != since.offset + 1):
                 raise HubError(Code.UNRECOVERABLE, "history no longer holds that position")
             out = [self._from_archive(r) for r in rows]
-        for p in log.ring:
+        for p in log.window():
             if len(out) >= limit:
                 break
             if p.offset > since.offset and (not out or p.offset > out[-1].offset):
@@ -217,7 +230,7 @@ class MemoryBroker:
     async def _before(
         self, channel: str, log: ChannelLog, bound: int, limit: int
     ) -> list[Publication]:
-        recent = [p for p in log.ring if p.offset < bound][-limit:]
+        recent = [p for p in log.window() if p.offset < bound][-limit:]
         missing = limit - len(recent)
         low = recent[0].offset if recent else min(bound, log.first_offset())
         if missing > 0 and low > 1:
@@ -231,37 +244,51 @@ class MemoryBroker:
 
 
 class MemoryPresence:
-    """Implements :class:`hub.core.interfaces.Presence` for a single process."""
+    """Implements :class:`hub.core.interfaces.Presence` for a single process.
+
+    ``channel -> member -> client id`` (a set only for members with several clients)."""
 
     def __init__(self) -> None:
-        self._channels: dict[str, dict[str, set[str]]] = {}
+        self._channels: dict[str, dict[str, str | set[str]]] = {}
 
     async def add(self, channel: str, member: str, client: str) -> bool:
-        members = self._channels.setdefault(channel, {})
+        members = self._channels.get(channel)
+        if members is None:
+            members = self._channels[channel] = {}
         clients = members.get(member)
         if clients is None:
-            members[member] = {client}
+            members[member] = client
             return True
-        clients.add(client)
+        if isinstance(clients, str):
+            if clients != client:
+                members[member] = {clients, client}
+        else:
+            clients.add(client)
         return False
 
     async def remove(self, channel: str, member: str, client: str) -> bool:
         members = self._channels.get(channel)
-        if members is None:
+        clients = None if members is None else members.get(member)
+        if members is None or clients is None:
             return False
-        clients = members.get(member)
-        if clients is None or client not in clients:
+        if isinstance(clients, str):
+            if clients != client:
+                return False
+            del members[member]
+        else:
+            clients.discard(client)
+            if len(clients) == 1:
+                members[member] = next(iter(clients))
             return False
-        clients.discard(client)
-        if clients:
-            return False
-        del members[member]
         if not members:
             del self._channels[channel]
         return True
 
     async def get(self, channel: str) -> dict[str, int]:
-        return {m: len(c) for m, c in self._channels.get(channel, {}).items()}
+        return {
+            m: 1 if isinstance(c, str) else len(c)
+            for m, c in self._channels.get(channel, {}).items()
+        }
 
     async def close(self) -> None:
         self._channels.clear()

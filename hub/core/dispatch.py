@@ -222,10 +222,28 @@ class Dispatcher:
         self.node.unsubscribe(client, req.args["channel"])
         return {}
 
-    async def _publish(self, client: Client, req: Request) -> dict[str, Any]:
+    async def _publish(self, client: Client, req: Request) -> object:
         args = req.args
-        res = await self.node.publish(client.identity, args["channel"], args["data"], args["idem"])
-        return {"offset": res.offset, "epoch": res.epoch}
+        node = self.node
+        res = await node.publish(
+            client.identity, args["channel"], args["data"], args["idem"], wait=False
+        )
+        fields = {"offset": res.offset, "epoch": res.epoch}
+        fut = res.committed
+        if fut is None or fut.done():
+            node.committed(res)
+            return fields
+
+        def acknowledge(_: object) -> None:  # the next request did not wait for this
+            try:
+                node.committed(res)
+            except HubError as exc:
+                client.reply_error(req.id, exc.code, exc.message)
+            else:
+                client.reply(req.id, fields)
+
+        fut.add_done_callback(acknowledge)
+        return REPLIED
 
     async def _history(self, client: Client, req: Request) -> dict[str, Any]:
         args = req.args

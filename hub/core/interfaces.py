@@ -6,8 +6,10 @@ Guarantees every implementation gives (the contract tests in
 * ``Broker.publish`` assigns the next offset of the channel, 1, 2, 3, … with no
   gap across every process of the hub, and hands the publication to
   ``BrokerHandler.on_publication`` of every process that subscribed the channel,
-  in offset order per channel. It returns once the publication is as safe as the
-  broker promises (for the embedded broker: written to the store).
+  in offset order per channel. It returns once the offset is assigned; when the
+  publication is not yet as safe as the broker promises (the embedded broker: written
+  to the store), ``PublishResult.committed`` is the future of that write, and the
+  publisher is acknowledged only when it is done.
 * A publish with an ``idem`` key seen on the channel within the recovery window
   returns the first publish's offset, marked ``duplicate``, and stores nothing.
 * ``recover`` answers ``recovered=True`` only when the epoch matches and every

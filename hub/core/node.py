@@ -45,22 +45,57 @@ _NO_JOIN_LEAVE = frozenset({"member", "notice"})
 
 
 class LocalChannel:
-    """The local subscribers of one channel, split by codec; ``pending`` buffers
-    publications for clients whose subscribe is still reading their position."""
+    """The local subscribers of one channel.
 
-    __slots__ = ("json", "msgpack", "pending", "ready")
+    A channel with one subscriber (every personal ``member:`` channel) keeps it in
+    ``one``; from the second on they live in one set per codec, so that fan-out is a
+    plain loop with no per-subscriber branch. ``pending`` buffers publications for
+    clients whose subscribe is still reading their position."""
+
+    __slots__ = ("json", "msgpack", "one", "pending", "ready")
 
     def __init__(self) -> None:
-        self.json: set[Client] = set()
-        self.msgpack: set[Client] = set()
+        self.one: Client | None = None  # set only while both sets are empty
+        self.json: set[Client] | None = None
+        self.msgpack: set[Client] | None = None
         self.pending: dict[Client, list[Publication]] | None = None
         self.ready: asyncio.Future[None] | None = None
 
+    def add(self, client: Client) -> None:
+        if self.one is None and not self.json and not self.msgpack:
+            self.one = client
+            return
+        if self.one is not None:
+            first, self.one = self.one, None
+            self._add(first)
+        self._add(client)
+
+    def _add(self, client: Client) -> None:
+        if client.codec.binary:
+            if self.msgpack is None:
+                self.msgpack = set()
+            self.msgpack.add(client)
+        else:
+            if self.json is None:
+                self.json = set()
+            self.json.add(client)
+
+    def discard(self, client: Client) -> None:
+        if self.one is client:
+            self.one = None
+            return
+        if self.json:
+            self.json.discard(client)
+        if self.msgpack:
+            self.msgpack.discard(client)
+
     def empty(self) -> bool:
-        return not self.json and not self.msgpack and not self.pending
+        return self.one is None and not self.json and not self.msgpack and not self.pending
 
     def __len__(self) -> int:
-        return len(self.json) + len(self.msgpack)
+        if self.one is not None:
+            return 1
+        return (len(self.json) if self.json else 0) + (len(self.msgpack) if self.msgpack else 0)
 
 
 @dataclass(slots=True)
@@ -92,7 +127,8 @@ class Node:
         self.channels: dict[str, LocalChannel] = {}
         self.clients: dict[str, Client] = {}  # authenticated
         self.unauthenticated: dict[Client, None] = {}
-        self.members: dict[str, dict[Client, None]] = {}
+        # member -> its client here (a dict of them when it has several)
+        self._members: dict[str, Client | dict[Client, None]] = {}
         self.connect_hooks: list[ConnectHook] = []
         self.disconnect_hooks: list[DisconnectHook] = []
         self.node_id = settings.node_id or f"{os.getpid():x}{secrets.token_hex(2)}"
@@ -178,6 +214,11 @@ class Node:
         if ch.pending:
             for buf in ch.pending.values():
                 buf.append(pub)
+        one = ch.one
+        if one is not None:
+            one.enqueue(pub.frame(one.codec))
+            self.stats.deliveries += 1
+            return
         subs = ch.json
         if subs:
             frame = pub.frame(JSON)
@@ -188,7 +229,7 @@ class Node:
             frame = pub.frame(MSGPACK)
             for c in subs:
                 c.enqueue(frame)
-        self.stats.deliveries += len(ch.json) + len(ch.msgpack)
+        self.stats.deliveries += len(ch)
 
     def on_control(self, channel: str, push: dict[str, Any]) -> None:
         ch = self.channels.get(channel)
@@ -202,6 +243,10 @@ class Node:
     def broadcast(self, ch: LocalChannel, push: dict[str, Any]) -> None:
         from hub.protocol.websocket import binary_frame, text_frame
 
+        one = ch.one
+        if one is not None:
+            one.send(push)
+            return
         if ch.json:
             frame = text_frame(JSON.encode(push))
             for c in ch.json:
@@ -226,7 +271,7 @@ class Node:
             client.timer.cancel()
             client.timer = None
         self.clients[client.id] = client
-        self.members.setdefault(identity.member, {})[client] = None
+        self._add_member(identity.member, client)
         self.stats.connections_total += 1
         self._arm_expiry(client, identity)
         subs: dict[str, dict[str, Any]] = {}
@@ -259,6 +304,32 @@ class Node:
             client.timer = loop.call_later(
                 delay, client.disconnect, Close.TOKEN_EXPIRED, "token expired", True
             )
+
+    def connections_of(self, member: str) -> list[Client]:
+        """This process's authenticated connections of ``member``."""
+        conns = self._members.get(member)
+        if conns is None:
+            return []
+        return [conns] if isinstance(conns, Client) else list(conns)
+
+    def _add_member(self, member: str, client: Client) -> None:
+        conns = self._members.get(member)
+        if conns is None:
+            self._members[member] = client
+        elif isinstance(conns, Client):
+            if conns is not client:
+                self._members[member] = {conns: None, client: None}
+        else:
+            conns[client] = None
+
+    def _remove_member(self, member: str, client: Client) -> None:
+        conns = self._members.get(member)
+        if conns is client:
+            del self._members[member]
+        elif isinstance(conns, dict):
+            conns.pop(client, None)
+            if len(conns) == 1:
+                self._members[member] = next(iter(conns))
 
     def refresh(self, client: Client, identity: Identity) -> None:
         if identity.member != client.member:
@@ -302,13 +373,18 @@ class Node:
         except BaseException:
             self._leave_local(client, channel, ch)
             raise
-        ch.pending.pop(client, None)
-        if not ch.pending:
-            ch.pending = None
-        if client.state != ClientState.OPEN or channel not in client.subs:
+        if ch.pending is not None:
+            ch.pending.pop(client, None)
+            if not ch.pending:
+                ch.pending = None
+        if (
+            client.state != ClientState.OPEN
+            or channel not in client.subs
+            or self.channels.get(channel) is not ch
+        ):  # the connection closed (or left the channel) while the position was read
             self._leave_local(client, channel, ch)
             raise HubError(Code.UNAVAILABLE, "connection closed during subscribe")
-        (ch.msgpack if client.codec.binary else ch.json).add(client)
+        ch.add(client)
         top = got.position.offset
         got.live_tail = [p for p in buf if p.offset > top]
         member = client.member
@@ -336,14 +412,19 @@ class Node:
             )
 
     def _join_leave(self, channel: str) -> bool:
-        return self.settings.join_leave and namespace_of(channel) not in _NO_JOIN_LEAVE
+        """Join/leave pushes cost O(subscribers) each, O(n²) while a channel fills up:
+        large broadcast channels go without them (presence still answers)."""
+        s = self.settings
+        if not s.join_leave or namespace_of(channel) in _NO_JOIN_LEAVE:
+            return False
+        ch = self.channels.get(channel)
+        return ch is None or len(ch) <= s.join_leave_max
 
     def _leave_local(self, client: Client, channel: str, ch: LocalChannel | None) -> None:
         client.subs.pop(channel, None)
         if ch is None:
             return
-        ch.json.discard(client)
-        ch.msgpack.discard(client)
+        ch.discard(client)
         if ch.pending:
             ch.pending.pop(client, None)
             if not ch.pending:
@@ -363,7 +444,7 @@ class Node:
         """Unsubscribe every connection of ``member`` from ``channel`` (a permission
         was withdrawn), telling each with an ``unsubscribe`` push. Returns how many."""
         n = 0
-        for c in list(self.members.get(member, ())):
+        for c in self.connections_of(member):
             if channel in c.subs:
                 self.unsubscribe(c, channel)
                 c.send({"push": "unsubscribe", "channel": channel, "reason": reason})
@@ -377,11 +458,7 @@ class Node:
             return
         member = client.member
         if member is not None:
-            conns = self.members.get(member)
-            if conns is not None:
-                conns.pop(client, None)
-                if not conns:
-                    del self.members[member]
+            self._remove_member(member, client)
         for channel in list(client.subs):
             self._leave_local(client, channel, self.channels.get(channel))
             if member is not None:
@@ -394,9 +471,19 @@ class Node:
 
     # -- publishing and reading ------------------------------------------------------
     async def publish(
-        self, identity: Identity | None, channel: str, data: Any, idem: str | None
+        self,
+        identity: Identity | None,
+        channel: str,
+        data: Any,
+        idem: str | None,
+        *,
+        wait: bool = True,
     ) -> PublishResult:
-        """Publish as ``identity`` (None: the server API, which may publish anywhere)."""
+        """Publish as ``identity`` (None: the server API, which may publish anywhere).
+
+        With ``wait`` it returns once the publication is durable (raising 108 if the
+        store failed); without, ``result.committed`` (if set) is still to be awaited
+        — see :meth:`committed` — so one client's next request need not wait."""
         if identity is not None:
             await self.authorizer.check_publish(identity, channel)
         try:
@@ -415,8 +502,26 @@ class Node:
         )
         if not result.duplicate:
             self.stats.messages_in += 1
-        self.stats.observe_publish(time.perf_counter() - t0)
+        fut = result.committed
+        if fut is None or fut.done():
+            self.committed(result)
+            self.stats.observe_publish(time.perf_counter() - t0)
+        elif wait:
+            try:
+                await asyncio.shield(fut)
+            finally:
+                self.stats.observe_publish(time.perf_counter() - t0)
+            self.committed(result)
+        else:
+            fut.add_done_callback(lambda _: self.stats.observe_publish(time.perf_counter() - t0))
         return result
+
+    @staticmethod
+    def committed(result: PublishResult) -> None:
+        """Raise 108 when the publication's write failed (call once it is done)."""
+        fut = result.committed
+        if fut is not None and (fut.cancelled() or fut.exception() is not None):
+            raise HubError(Code.UNAVAILABLE, "the store did not take the message")
 
     async def history(
         self,

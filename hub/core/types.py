@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,11 +68,14 @@ class Position:
 
 @dataclass(slots=True)
 class PublishResult:
-    """An accepted publish: the stored offset, and whether it repeated an earlier ``idem``."""
+    """An accepted publish: its offset, whether it repeated an earlier ``idem``, and —
+    when the broker acknowledges before its write is durable — the future of that write
+    (``committed``), which the caller awaits before acknowledging the publisher."""
 
     offset: int
     epoch: str
     duplicate: bool = False
+    committed: asyncio.Future[None] | None = None
 
 
 @dataclass(slots=True)

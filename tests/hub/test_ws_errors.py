@@ -296,10 +296,10 @@ async def test_slow_consumer_4010_does_not_slow_others(tmp_path: Path) -> None:
             b"Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
-        await wait_until(lambda: "slow" in h.runtime.node.members, what="slow client authenticated")
-        slow_client = next(iter(h.runtime.node.members["slow"]))
-        h.runtime.node.members["slow"]  # subscribe it server-side to the room
-        await h.runtime.node.subscribe(slow_client, ROOM, None)
+        node = h.runtime.node
+        await wait_until(lambda: node.connections_of("slow"), what="slow client authenticated")
+        (slow_client,) = node.connections_of("slow")
+        await node.subscribe(slow_client, ROOM, None)  # subscribed server-side to the room
         fast = await client(h, "fast")
         await fast.ok("subscribe", channel=ROOM)
         payload = "y" * 30000
@@ -308,7 +308,7 @@ async def test_slow_consumer_4010_does_not_slow_others(tmp_path: Path) -> None:
             assert status == 200
         got = await fast.messages(ROOM, 100, timeout=10)
         assert [m["data"][0] for m in got] == list(range(100))
-        await wait_until(lambda: "slow" not in h.runtime.node.members, what="slow client dropped")
+        await wait_until(lambda: not node.connections_of("slow"), what="slow client dropped")
         assert h.runtime.node.stats.slow_consumers == 1
         raw.setblocking(False)
         data = b""

@@ -277,3 +277,20 @@ async def test_extension_op_registry(tmp_path: Any) -> None:
     async with running_hub(tmp_path / "e") as h:
         a = await client(h, "alice")
         assert (await a.call("receipt", notice="n1", state="read"))["error"]["code"] == 104
+
+
+async def test_join_leave_capped_in_large_channels(tmp_path: Any) -> None:
+    from tests.support.hubs import running_hub
+
+    async with running_hub(tmp_path / "d", join_leave_max=2) as h:
+        a = await client(h, "a")
+        await a.ok("subscribe", channel=ROOM)
+        b = await client(h, "b")
+        await b.ok("subscribe", channel=ROOM)
+        assert (await a.push("join", member="b"))["member"] == "b"
+        c = await client(h, "c")
+        await c.ok("subscribe", channel=ROOM)  # a third subscriber: above the cap
+        await a.ok("ping")
+        assert not [p for p in a.pushes if p.get("push") == "join" and p["member"] == "c"]
+        members = (await a.ok("presence", channel=ROOM))["members"]
+        assert set(members) == {"a", "b", "c"}  # presence still answers
