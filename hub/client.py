@@ -71,7 +71,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
-from hub.protocol.codec import JSON, MSGPACK, Codec, DecodeError
+from hub.protocol.codec import JSON, MSGPACK, Codec, DecodeError, codec_for
 from hub.protocol.errors import Close, Code, HubError, reconnect_allowed
 
 __all__ = [
@@ -683,7 +683,7 @@ class Client:
             max_size=_MAX_FRAME,
             user_agent_header=f"tongzhi-hub-client ({self.name})",
         )
-        conn = _Conn(ws, self._codec)
+        conn = _Conn(ws, codec_for(ws.subprotocol))  # JSON if the hub chose none
         conn.reader = asyncio.get_running_loop().create_task(self._read(conn))
         try:
             reply = await self._call(conn, "connect", {"token": self._token}, self._connect_timeout)

@@ -312,8 +312,9 @@ async def test_unreachable_hub_raises_connect_error() -> None:
 
 async def test_close_4001_does_not_reconnect(hub: InProcessHub) -> None:
     changes: list[StateChange] = []
+    pushes: list[dict[str, Any]] = []
     tok = hub.token("m1", channels=grant("chat:k"))
-    c = Client(hub.ws_url, tok, backoff=FAST, on_state=changes.append)
+    c = Client(hub.ws_url, tok, backoff=FAST, on_state=changes.append, on_push=pushes.append)
     await c.connect()
     try:
         sub = await c.subscribe("chat:k")
@@ -321,6 +322,9 @@ async def test_close_4001_does_not_reconnect(hub: InProcessHub) -> None:
         server_client(hub, c).disconnect(Close.UNAUTHORIZED, "token revoked", False)
         await wait_until(lambda: c.state is State.CLOSED, what="closed")
         assert c.last_close == (4001, "token revoked")
+        assert pushes == [
+            {"push": "disconnect", "code": 4001, "reason": "token revoked", "reconnect": False}
+        ]
         assert [ch.state for ch in changes] == [State.CONNECTING, State.CONNECTED, State.CLOSED]
         assert changes[-1].code == 4001
         assert [i async for i in sub] == []  # iteration ends
@@ -347,6 +351,7 @@ async def test_token_expired_reconnects_only_with_provider(hub: InProcessHub) ->
     async with client(hub.ws_url, hub.token("m1")) as c:
         server_client(hub, c).disconnect(Close.TOKEN_EXPIRED, "token expired", True)
         await wait_until(lambda: c.state is State.CLOSED, what="closed")
+        assert c.last_close == (4013, "token expired")
 
 
 async def test_server_unsubscribe_push_ends_the_subscription(hub: InProcessHub) -> None:
@@ -510,6 +515,9 @@ async def test_epoch_change_after_a_crash_yields_reset(hub_process: HubProcess) 
         assert (reset.previous, reset.position) == (old, missed)
         assert isinstance(msg, Message) and msg.position == after and msg.data == 4
         assert sub.position == after
+        personal = await next_item(c.personal)  # server-side channels are reset as well
+        assert isinstance(personal, Reset)
+        assert personal.position.epoch != personal.previous.epoch
     await _stop(hub_process, signal.SIGTERM)
 
 
