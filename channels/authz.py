@@ -115,12 +115,13 @@ def revoker(node: Node) -> Callable[[set[str] | None], Awaitable[None]]:
     allowed, on every connection of that member."""
 
     async def recheck(members: set[str] | None) -> None:
-        targets = (
-            list(node.members) if members is None else [m for m in members if m in node.members]
-        )
+        if members is None:
+            targets = sorted({c.member for c in node.clients.values() if c.member is not None})
+        else:
+            targets = sorted(members)
         for member in targets:
             denied: set[str] = set()
-            for client in list(node.members.get(member, ())):
+            for client in node.connections_of(member):
                 identity = client.identity
                 if identity is None:
                     continue

@@ -25,6 +25,7 @@ from typing import Any
 from channels.chat.markers import ReadMarkers
 from channels.chat.messages import validate_group_message
 from hub.core.client import Client
+from hub.core.dispatch import Handler
 from hub.core.node import Node
 from hub.protocol.errors import Code, HubError
 from hub.protocol.names import namespace_of, validate_channel
@@ -60,11 +61,16 @@ class ChatOps:
         self.node = node
         self.markers = markers
         self.groups_of = groups_of
+        self._engine_publish: Handler | None = None
 
     def install(self) -> None:
         d = self.node.dispatcher
         d.register("read", _v_read, self._read)
         d.register("unread", _v_unread, self._unread)
+        # The engine has no publish hook yet: wrap its ``publish`` op. Channels other
+        # than ``group:`` go to the engine's own handler unchanged (its pipelining
+        # and acknowledgement rules included).
+        self._engine_publish = getattr(d, "_handlers", {}).get("publish")
         d.register("publish", BUILTIN_VALIDATORS["publish"], self._publish)
         self.node.connect_hooks.append(self._on_connect)
 
@@ -109,16 +115,17 @@ class ChatOps:
                 await self.node.authorizer.check_subscribe(identity, channel)
         return {"unread": await self.unread(identity.member, channels)}
 
-    async def _publish(self, client: Client, req: Request) -> dict[str, Any]:
+    async def _publish(self, client: Client, req: Request) -> object:
         identity = client.identity
         assert identity is not None
         args = req.args
         channel = args["channel"]
-        group = namespace_of(channel) == "group"
-        if group:
+        if namespace_of(channel) != "group" and self._engine_publish is not None:
+            return await self._engine_publish(client, req)
+        if namespace_of(channel) == "group":
             await self.node.authorizer.check_publish(identity, channel)
             validate_group_message(args["data"])
         res = await self.node.publish(identity, channel, args["data"], args["idem"])
-        if group and not res.duplicate:
+        if namespace_of(channel) == "group" and not res.duplicate:
             await self.mark(identity.member, channel, res.offset, client.id)
         return {"offset": res.offset, "epoch": res.epoch}
