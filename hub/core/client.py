@@ -22,7 +22,7 @@ from hub.protocol.websocket import binary_frame, text_frame
 if TYPE_CHECKING:
     from hub.core.node import Node
 
-__all__ = ["Client", "ClientState", "Sink"]
+__all__ = ["Client", "ClientState", "Transport"]
 
 
 class ClientState:
@@ -32,14 +32,16 @@ class ClientState:
     CLOSED = 3
 
 
-class Sink(Protocol):
-    """What a client writes to (the transport): bytes out, buffered size, close with a code."""
+class Transport(Protocol):
+    """What a client writes to: an asyncio transport (uvloop's, asyncio's)."""
 
     def write(self, data: bytes) -> None: ...
 
-    def buffered(self) -> int: ...
+    def get_write_buffer_size(self) -> int: ...
 
-    def close(self, code: int, reason: str) -> None: ...
+    def is_closing(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 class Client:
@@ -52,18 +54,18 @@ class Client:
         "id",
         "identity",
         "node",
-        "sink",
         "stamp",
         "state",
         "strikes",
         "subs",
         "timer",
         "tokens",
+        "transport",
     )
 
-    def __init__(self, node: Node, sink: Sink, codec: Codec = JSON) -> None:
+    def __init__(self, node: Node, transport: Transport | None, codec: Codec = JSON) -> None:
         self.node = node
-        self.sink: Sink | None = sink
+        self.transport = transport
         self.codec = codec
         self.id = node.next_client_id()
         self.identity: Identity | None = None
@@ -83,7 +85,7 @@ class Client:
         """Queue a complete frame; it leaves with this loop turn's other frames."""
         out = self._out
         if out is None:
-            if self.sink is None:
+            if self.transport is None:
                 return
             self._out = frame
             self.node.mark_dirty(self)
@@ -156,15 +158,19 @@ class Client:
         self.send({"push": "disconnect", "code": code, "reason": reason, "reconnect": reconnect})
         self.state = ClientState.CLOSING
         self.node.flush_client(self)
-        sink = self.sink
-        if sink is not None:
-            sink.close(code, reason)
+        self.close_transport(code, reason)
         self.node.forget(self)
+
+    def close_transport(self, code: int, reason: str) -> None:
+        """Close the transport with ``code`` (the WebSocket connection sends a close frame)."""
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.close()
 
     def closed(self) -> None:
         """The transport is gone (called once by the transport)."""
         self.state = ClientState.CLOSED
-        self.sink = None
+        self.transport = None
         self._out = None
         if self.timer is not None:
             self.timer.cancel()

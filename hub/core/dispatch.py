@@ -155,9 +155,8 @@ class Dispatcher:
 
     # -- ops -----------------------------------------------------------------------
     async def _auth(self, client: Client, req: Request) -> object:
-        _, tail = await self.node.authenticate(client, req.args["identity"])
-        for p in tail:
-            client.enqueue(p.frame(client.codec))
+        done = await self.node.authenticate(client, req.args["identity"])
+        self.node.after_reply(client, done.tail, done.joins)
         return REPLIED
 
     async def _connect(self, client: Client, req: Request) -> object:
@@ -169,10 +168,9 @@ class Dispatcher:
             return await self._connect_info(client)
         if token is None:
             raise HubError(Code.UNAUTHORIZED, "'token' is required")
-        fields, tail = await node.authenticate(client, node.verifier.verify(token))
-        client.reply(req.id, fields)
-        for p in tail:
-            client.enqueue(p.frame(client.codec))
+        done = await node.authenticate(client, node.verifier.verify(token))
+        client.reply(req.id, done.fields)
+        node.after_reply(client, done.tail, done.joins)
         return REPLIED
 
     async def _connect_info(self, client: Client) -> dict[str, Any]:
@@ -214,8 +212,7 @@ class Dispatcher:
             fields["recovered"] = bool(got.recovered)
             fields["messages"] = [p.push() for p in got.recovered_pubs]
         client.reply(req.id, fields)
-        for p in got.live_tail:  # published while the position was read: after the reply
-            client.enqueue(p.frame(client.codec))
+        self.node.after_reply(client, got.live_tail, [channel] if got.announce else [])
         return REPLIED
 
     async def _unsubscribe(self, client: Client, req: Request) -> dict[str, Any]:

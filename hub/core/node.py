@@ -33,7 +33,7 @@ from hub.protocol.names import namespace_of
 from hub.protocol.requests import Since
 from hub.protocol.websocket import ping_frame
 
-__all__ = ["ConnectHook", "LocalChannel", "Node", "Subscribed"]
+__all__ = ["Authenticated", "ConnectHook", "LocalChannel", "Node", "Subscribed"]
 
 log = logging.getLogger("hub.node")
 
@@ -104,6 +104,17 @@ class Subscribed:
     recovered: bool | None  # None: no recovery was asked
     recovered_pubs: list[Publication] = field(default_factory=list)
     live_tail: list[Publication] = field(default_factory=list)
+    announce: bool = False  # send a join push (after the reply)
+
+
+@dataclass(slots=True)
+class Authenticated:
+    """The ``connect`` reply's fields, and what to send after the reply: publications
+    that arrived while positions were read, and the channels to announce a join in."""
+
+    fields: dict[str, Any]
+    tail: list[Publication]
+    joins: list[str]
 
 
 class Node:
@@ -189,13 +200,14 @@ class Node:
         dirty, self._dirty = self._dirty, []
         limit = self.settings.client_queue_max
         slow: list[Client] = []
-        for c in dirty:
-            data = c.take_output()
-            sink = c.sink
-            if data is None or sink is None:
+        for c in dirty:  # the hot loop: one write per client per loop turn
+            out = c._out
+            c._out = None
+            t = c.transport
+            if out is None or t is None:
                 continue
-            sink.write(data)
-            if sink.buffered() > limit:
+            t.write(out if type(out) is bytes else b"".join(out))  # type: ignore[arg-type]
+            if t.get_write_buffer_size() > limit:
                 slow.append(c)
         for c in slow:
             self.stats.slow_consumers += 1
@@ -203,8 +215,8 @@ class Node:
 
     def flush_client(self, client: Client) -> None:
         data = client.take_output()
-        if data is not None and client.sink is not None:
-            client.sink.write(data)
+        if data is not None and client.transport is not None:
+            client.transport.write(data)
 
     # -- broker events -------------------------------------------------------------
     def on_publication(self, pub: Publication) -> None:
@@ -257,13 +269,8 @@ class Node:
                 c.enqueue(frame)
 
     # -- authentication ------------------------------------------------------------
-    async def authenticate(
-        self, client: Client, identity: Identity
-    ) -> tuple[dict[str, Any], list[Publication]]:
-        """Make ``client`` act as ``identity``: server-side subscriptions and hooks.
-
-        Returns the ``connect`` reply's fields and the publications that arrived
-        while positions were read, to be sent after the reply."""
+    async def authenticate(self, client: Client, identity: Identity) -> Authenticated:
+        """Make ``client`` act as ``identity``: server-side subscriptions and hooks."""
         client.identity = identity
         client.state = ClientState.OPEN
         self.unauthenticated.pop(client, None)
@@ -275,13 +282,15 @@ class Node:
         self.stats.connections_total += 1
         self._arm_expiry(client, identity)
         subs: dict[str, dict[str, Any]] = {}
-        tail: list[Publication] = []
+        done = Authenticated({}, [], [])
         for channel in await self.authorizer.server_channels(identity):
             if channel in client.subs:
                 continue
             got = await self.subscribe(client, channel, None)
             subs[channel] = {"offset": got.position.offset, "epoch": got.position.epoch}
-            tail.extend(got.live_tail)
+            done.tail.extend(got.live_tail)
+            if got.announce:
+                done.joins.append(channel)
         fields: dict[str, Any] = {
             "client": client.id,
             "member": identity.member,
@@ -292,7 +301,21 @@ class Node:
             extra = await hook(client)
             if extra:
                 fields.update(extra)
-        return fields, tail
+        done.fields = fields
+        return done
+
+    def after_reply(self, client: Client, tail: list[Publication], joins: list[str]) -> None:
+        """What follows a subscribe or connect reply: held publications, then joins."""
+        for p in tail:
+            client.enqueue(p.frame(client.codec))
+        member = client.member
+        if member is not None:
+            for channel in joins:
+                self.spawn(
+                    self.broker.publish_control(
+                        channel, {"push": "join", "channel": channel, "member": member}
+                    )
+                )
 
     def _arm_expiry(self, client: Client, identity: Identity) -> None:
         if client.timer is not None:
@@ -389,20 +412,14 @@ class Node:
         got.live_tail = [p for p in buf if p.offset > top]
         member = client.member
         assert member is not None
-        try:
-            await self._joined(channel, member, client.id)  # presence is current when we reply
+        try:  # presence is current when we reply; the join push follows the reply
+            got.announce = await self.presence.add(channel, member, client.id)
+            got.announce = got.announce and self._join_leave(channel)
         except Exception:
             log.warning("presence unavailable: subscribe to %s refused", channel, exc_info=True)
             self._leave_local(client, channel, ch)
             raise HubError(Code.UNAVAILABLE, "presence is unavailable, retry") from None
         return got
-
-    async def _joined(self, channel: str, member: str, client_id: str) -> None:
-        first = await self.presence.add(channel, member, client_id)
-        if first and self._join_leave(channel):
-            await self.broker.publish_control(
-                channel, {"push": "join", "channel": channel, "member": member}
-            )
 
     async def _left(self, channel: str, member: str, client_id: str) -> None:
         last = await self.presence.remove(channel, member, client_id)

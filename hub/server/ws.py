@@ -53,31 +53,21 @@ _ABORT_AFTER = 5.0  # seconds a closing transport may take to drain before it is
 class WsConnection(Client, asyncio.Protocol):
     """One WebSocket client connection."""
 
-    __slots__ = ("parser", "transport")
+    __slots__ = ("parser",)
+
+    transport: asyncio.Transport | None
 
     def __init__(self, node: Node, transport: asyncio.Transport, subprotocol: str | None) -> None:
-        super().__init__(node, self, codec_for(subprotocol))
-        self.transport: asyncio.Transport | None = transport
+        super().__init__(node, transport, codec_for(subprotocol))
         self.parser = FrameParser(node.settings.max_frame_size)
 
-    # -- Sink ------------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        t = self.transport
-        if t is not None:
-            t.write(data)
-
-    def buffered(self) -> int:
-        t = self.transport
-        return 0 if t is None else t.get_write_buffer_size()
-
-    def close(self, code: int, reason: str) -> None:
+    def close_transport(self, code: int, reason: str) -> None:
         t = self.transport
         if t is None or t.is_closing():
             return
         t.write(close_frame(code, reason))
         t.close()
-        loop = asyncio.get_running_loop()
-        loop.call_later(_ABORT_AFTER, t.abort)
+        asyncio.get_running_loop().call_later(_ABORT_AFTER, t.abort)
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -115,7 +105,7 @@ class WsConnection(Client, asyncio.Protocol):
         if self.state < ClientState.CLOSING:
             self.state = ClientState.CLOSING
             self.node.flush_client(self)
-            self.close(code, reason)
+            self.close_transport(code, reason)
         self.node.forget(self)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -16,12 +16,17 @@ async def test_publish_reaches_subscriber(hub: InProcessHub) -> None:
         assert set(reply["subs"]) == {"member:m1"}
         await ws.send(json.dumps({"id": 2, "op": "subscribe", "channel": "chat:room"}))
         assert json.loads(await ws.recv()) == {
-            "id": 2, "ok": True, "channel": "chat:room", "offset": 0,
+            "id": 2,
+            "ok": True,
+            "channel": "chat:room",
+            "offset": 0,
             "epoch": reply["subs"]["member:m1"]["epoch"],
         }
         join = json.loads(await ws.recv())
         assert join == {"push": "join", "channel": "chat:room", "member": "m1"}
-        await ws.send(json.dumps({"id": 3, "op": "publish", "channel": "chat:room", "data": {"t": "你好"}}))
+        await ws.send(
+            json.dumps({"id": 3, "op": "publish", "channel": "chat:room", "data": {"t": "你好"}})
+        )
         frames = [json.loads(await ws.recv()) for _ in range(2)]
         push = next(f for f in frames if f.get("push") == "message")
         ack = next(f for f in frames if f.get("id") == 3)
