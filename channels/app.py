@@ -85,6 +85,10 @@ class DomainExtension:
         if self.demo:
             changed = await load_demo(self.directory)
             log.info("demo organization %s", "loaded" if changed else "already present")
+
+    async def ready(self, runtime: Runtime) -> None:
+        """The port is listening (its real number is known, also with ``--port 0``)."""
+        if self.demo:
             print(demo_instructions(runtime.verifier, self.settings.host, runtime.port), flush=True)
 
     async def stop(self, runtime: Runtime) -> None:

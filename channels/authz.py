@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
+from channels.chat.messages import validate_group_message
 from channels.directory.service import Directory
 from hub.auth import Identity
 from hub.core.authz import Authorizer
@@ -63,6 +64,9 @@ class GroupPolicy:
 
     async def can_publish(self, identity: Identity, channel: str, name: str) -> bool:
         return await self.can_subscribe(identity, channel, name)
+
+    def validate_data(self, identity: Identity, channel: str, name: str, data: Any) -> None:
+        validate_group_message(data)
 
 
 class UnitPolicy:

@@ -32,7 +32,10 @@ ReadyCheck = Callable[[], Awaitable[tuple[str, bool, Any]]]
 
 
 class Extension(Protocol):
-    """A layer on top of the engine (the domain): registers namespaces, ops, routes, hooks."""
+    """A layer on top of the engine (the domain): registers namespaces, ops, routes, hooks.
+
+    Optional: ``async def ready(runtime)``, called once the port is listening, and
+    ``async def migrate(runtime)``, called by ``hub migrate``."""
 
     def install(self, runtime: Runtime) -> None: ...
 
@@ -163,6 +166,10 @@ class Runtime:
                 reuse_port=self.settings.workers > 1 or None,
             )
         self.port = self._server.sockets[0].getsockname()[1]
+        for ext in self.extensions:  # optional: called once the port is listening
+            ready = getattr(ext, "ready", None)
+            if ready is not None:
+                await ready(self)
 
     async def stop(self) -> None:
         """Graceful: stop accepting, 4012 to every client, flush the store, close (idempotent)."""

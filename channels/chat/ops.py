@@ -10,11 +10,10 @@ on ``publish``.
 * ``{"op": "unread"}`` (optional ``channels``: list) → ``{"unread": {channel: n}}``
   for the member's groups (or the given channels it may subscribe).
 * ``connect`` replies carry ``unread`` for the member's groups.
-* ``publish`` to ``group:`` checks the data with
-  :func:`~channels.chat.messages.validate_group_message` and moves the sender's
-  marker to the new offset (what one writes, one has read). Until the engine
-  has a publish hook this is done by registering the ``publish`` op again with
-  the engine's own validator (see docs/directory.md).
+* ``publish`` to ``group:``: the group policy checks the data with
+  :func:`~channels.chat.messages.validate_group_message` (the engine's
+  ``validate_data`` hook) and, through the engine's publish hook, the sender's
+  marker moves to the new offset (what one writes, one has read).
 """
 
 from __future__ import annotations
@@ -23,13 +22,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from channels.chat.markers import ReadMarkers
-from channels.chat.messages import validate_group_message
+from hub.auth import Identity
 from hub.core.client import Client
-from hub.core.dispatch import Handler
 from hub.core.node import Node
+from hub.core.types import PublishResult
 from hub.protocol.errors import Code, HubError
 from hub.protocol.names import namespace_of, validate_channel
-from hub.protocol.requests import BUILTIN_VALIDATORS, Request
+from hub.protocol.requests import Request
 
 __all__ = ["ChatOps", "GroupsOf"]
 
@@ -61,18 +60,13 @@ class ChatOps:
         self.node = node
         self.markers = markers
         self.groups_of = groups_of
-        self._engine_publish: Handler | None = None
 
     def install(self) -> None:
         d = self.node.dispatcher
         d.register("read", _v_read, self._read)
         d.register("unread", _v_unread, self._unread)
-        # The engine has no publish hook yet: wrap its ``publish`` op. Channels other
-        # than ``group:`` go to the engine's own handler unchanged (its pipelining
-        # and acknowledgement rules included).
-        self._engine_publish = getattr(d, "_handlers", {}).get("publish")
-        d.register("publish", BUILTIN_VALIDATORS["publish"], self._publish)
         self.node.connect_hooks.append(self._on_connect)
+        self.node.publish_hooks.append(self._published)
 
     async def unread(self, member: str, channels: list[str] | None = None) -> dict[str, int]:
         """Unread messages per channel: top offset minus the member's marker."""
@@ -115,17 +109,7 @@ class ChatOps:
                 await self.node.authorizer.check_subscribe(identity, channel)
         return {"unread": await self.unread(identity.member, channels)}
 
-    async def _publish(self, client: Client, req: Request) -> object:
-        identity = client.identity
-        assert identity is not None
-        args = req.args
-        channel = args["channel"]
-        if namespace_of(channel) != "group" and self._engine_publish is not None:
-            return await self._engine_publish(client, req)
-        if namespace_of(channel) == "group":
-            await self.node.authorizer.check_publish(identity, channel)
-            validate_group_message(args["data"])
-        res = await self.node.publish(identity, channel, args["data"], args["idem"])
-        if namespace_of(channel) == "group" and not res.duplicate:
-            await self.mark(identity.member, channel, res.offset, client.id)
-        return {"offset": res.offset, "epoch": res.epoch}
+    def _published(self, identity: Identity | None, channel: str, res: PublishResult) -> None:
+        """A member's own message in a group counts as read by them."""
+        if identity is not None and namespace_of(channel) == "group":
+            self.node.spawn(self.mark(identity.member, channel, res.offset, None))

@@ -9,19 +9,26 @@ namespaces opened by configuration. Every other namespace is decided by a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from hub.auth import Identity
 from hub.protocol.errors import Code, HubError
 from hub.protocol.names import split_channel
 
-__all__ = ["Authorizer", "NamespacePolicy", "OpenNamespace"]
+__all__ = ["Authorizer", "DataValidator", "NamespacePolicy", "OpenNamespace"]
 
 
 class NamespacePolicy(Protocol):
     async def can_subscribe(self, identity: Identity, channel: str, name: str) -> bool: ...
 
     async def can_publish(self, identity: Identity, channel: str, name: str) -> bool: ...
+
+
+class DataValidator(Protocol):
+    """Optional on a :class:`NamespacePolicy`: checks the ``data`` of a client's publish
+    (after the permission check); raises ``HubError`` (107) when it is not acceptable."""
+
+    def validate_data(self, identity: Identity, channel: str, name: str, data: Any) -> None: ...
 
 
 class OpenNamespace:
@@ -88,6 +95,13 @@ class Authorizer:
         policy, name = self._policy(identity, channel)
         if not await policy.can_publish(identity, channel, name):
             raise HubError(Code.PERMISSION_DENIED, f"may not publish to {channel}")
+
+    def validate_data(self, identity: Identity, channel: str, data: Any) -> None:
+        """Let the namespace's policy check a client's ``data`` (if it wants to)."""
+        ns, name = split_channel(channel)
+        validate = getattr(self._policies.get(ns), "validate_data", None)
+        if validate is not None:
+            validate(identity, channel, name, data)
 
     async def server_channels(self, identity: Identity) -> list[str]:
         channels = [f"member:{identity.member}"]

@@ -65,9 +65,13 @@ class Dispatcher:
         }
 
     def register(self, op: str, validator: Validator, handler: Handler) -> None:
-        """Add an op (the domain's ``receipt``, ``read``, …)."""
+        """Add an op (the domain's ``receipt``, ``read``, …) or replace one."""
         self.validators[op] = validator
         self._handlers[op] = handler
+
+    def handler(self, op: str) -> Handler | None:
+        """The handler currently registered for ``op``."""
+        return self._handlers.get(op)
 
     # -- frames --------------------------------------------------------------------
     def on_frame(self, client: Client, payload: bytes) -> None:

@@ -33,12 +33,14 @@ from hub.protocol.names import namespace_of
 from hub.protocol.requests import Since
 from hub.protocol.websocket import ping_frame
 
-__all__ = ["Authenticated", "ConnectHook", "LocalChannel", "Node", "Subscribed"]
+__all__ = ["Authenticated", "ConnectHook", "LocalChannel", "Node", "PublishHook", "Subscribed"]
 
 log = logging.getLogger("hub.node")
 
 ConnectHook = Callable[[Client], Awaitable[dict[str, Any] | None]]
 DisconnectHook = Callable[[Client], None]
+# after an accepted (not duplicate) publish: (identity or None for the API, channel, result)
+PublishHook = Callable[[Identity | None, str, PublishResult], None]
 
 _PING = ping_frame(b"")
 _NO_JOIN_LEAVE = frozenset({"member", "notice"})
@@ -142,6 +144,7 @@ class Node:
         self._members: dict[str, Client | dict[Client, None]] = {}
         self.connect_hooks: list[ConnectHook] = []
         self.disconnect_hooks: list[DisconnectHook] = []
+        self.publish_hooks: list[PublishHook] = []
         self.node_id = settings.node_id or f"{os.getpid():x}{secrets.token_hex(2)}"
         self.closing = False
         self.connections = 0  # open transports, authenticated or not
@@ -503,6 +506,7 @@ class Node:
         — see :meth:`committed` — so one client's next request need not wait."""
         if identity is not None:
             await self.authorizer.check_publish(identity, channel)
+            self.authorizer.validate_data(identity, channel, data)
         try:
             data_json = orjson.dumps(data)
         except TypeError:
@@ -519,6 +523,11 @@ class Node:
         )
         if not result.duplicate:
             self.stats.messages_in += 1
+            for hook in self.publish_hooks:
+                try:
+                    hook(identity, channel, result)
+                except Exception:
+                    log.exception("publish hook failed")
         fut = result.committed
         if fut is None or fut.done():
             self.committed(result)
