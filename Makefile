@@ -39,6 +39,7 @@ unit: $(STAMP)
 test: $(STAMP) system-deps lint typecheck contracts unit
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:

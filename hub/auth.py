@@ -9,6 +9,7 @@ kept in :attr:`Identity.claims` for the domain layer's authorizer.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -167,6 +168,14 @@ def dev_secret(data_dir: str, name: str) -> tuple[str, bool]:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32)
-    path.write_text(value + "\n")
-    path.chmod(0o600)
+    tmp = path.with_name(f".{name}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    try:
+        os.link(tmp, path)  # atomic, and fails if another process created it first
+    except FileExistsError:
+        return path.read_text().strip(), False
+    finally:
+        tmp.unlink()
     return value, True

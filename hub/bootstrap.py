@@ -9,6 +9,7 @@ import asyncio
 import importlib
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -112,6 +113,7 @@ class Runtime:
         self._server: asyncio.AbstractServer | None = None
         self.port = settings.port
         self._stopped = False
+        self._retention: asyncio.Task[None] | None = None
         for ext in self.extensions:
             ext.install(self)
 
@@ -141,6 +143,8 @@ class Runtime:
         if self.store.recovered_from_crash:
             log.warning("the previous run did not stop cleanly: channel epochs were changed")
         await self.node.start()
+        if self.settings.history_retention_days > 0:
+            self._retention = asyncio.get_running_loop().create_task(self._trim_archive())
         for ext in self.extensions:
             await ext.start(self)
         runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
@@ -171,6 +175,24 @@ class Runtime:
             if ready is not None:
                 await ready(self)
 
+    async def _trim_archive(self) -> None:
+        """Keep the archive to ``history_retention_days`` (checked every hour at most)."""
+        keep = self.settings.history_retention_days * 86400.0
+        every = min(3600.0, keep / 10)
+        while True:
+            try:
+                bound = int((time.time() - keep) * 1000)
+                removed = await self.store.trim(bound)
+                if removed:
+                    log.info(
+                        "archive retention: %d messages older than %.6g days removed",
+                        removed,
+                        self.settings.history_retention_days,
+                    )
+            except Exception:
+                log.exception("archive retention failed; retrying later")
+            await asyncio.sleep(every)
+
     async def stop(self) -> None:
         """Graceful: stop accepting, 4012 to every client, flush the store, close (idempotent)."""
         if self._stopped:
@@ -178,6 +200,8 @@ class Runtime:
         self._stopped = True
         if self._server is not None:
             self._server.close()
+        if self._retention is not None:
+            self._retention.cancel()
         await self.node.shutdown()
         for ext in reversed(self.extensions):
             try:

@@ -53,6 +53,12 @@ class Settings:
     history_size: int = _opt(1000, "recovery window: messages kept per channel")
     history_ttl: float = _opt(86400.0, "recovery window: seconds a message is kept")
     history_retention_days: float = _opt(0.0, "days the archive keeps history (0: keep everything)")
+    redis_presence_ttl: float = _opt(
+        30.0, "seconds a crashed process's clients stay in presence (Redis broker)"
+    )
+    redis_probe_interval: float = _opt(
+        5.0, "seconds between the Redis broker's pub/sub self-checks (0: off)"
+    )
     join_leave: bool = _opt(True, "send join/leave pushes")
     join_leave_max: int = _opt(
         1000, "no join/leave pushes in channels with more local subscribers than this"
@@ -188,12 +194,17 @@ def _check(s: Settings) -> None:
         "connect_timeout",
         "ping_interval",
         "workers",
+        "redis_presence_ttl",
     )
     for name in positive:
         if getattr(s, name) <= 0:
             raise ConfigError(f"{_env_name(name)} must be positive")
     if not 0 <= s.port <= 65535:
         raise ConfigError("HUB_PORT must be between 0 (any free port) and 65535")
+    if s.redis_probe_interval < 0 or s.history_retention_days < 0:
+        raise ConfigError(
+            "HUB_REDIS_PROBE_INTERVAL and HUB_HISTORY_RETENTION_DAYS cannot be negative"
+        )
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("HUB_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
     url = s.effective_database_url

@@ -187,3 +187,6 @@ class Store(Protocol):
     ) -> list[ArchivedMessage]:
         """Oldest first. ``after``: the first ``limit`` with offset > after;
         else the last ``limit`` with offset < ``before`` (None: the newest)."""
+
+    async def trim(self, older_than_ts: int) -> int:
+        """Delete archived messages with ``ts`` (ms) below the bound; returns how many."""

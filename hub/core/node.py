@@ -384,6 +384,7 @@ class Node:
                 try:
                     await self.broker.subscribe(channel)
                 except BaseException as exc:
+                    ch.ready = None  # those waiting fail too; the next subscribe tries again
                     ready.set_exception(exc)
                     ready.exception()
                     raise

@@ -170,6 +170,10 @@ class _NodeCollector(Collector):
         for code, count in sorted(s.errors.items()):
             errors.add_metric([str(code)], count)
         yield errors
+        broker_metrics = getattr(n.broker, "metrics", None)
+        if broker_metrics is not None:
+            for name, value in broker_metrics().items():
+                yield GaugeMetricFamily(f"hub_broker_{name}", f"broker: {name}", value=value)
         cumulative = 0
         buckets = []
         for bound, count in zip(LATENCY_BUCKETS, s.latency_buckets, strict=False):

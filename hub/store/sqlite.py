@@ -14,6 +14,8 @@ interleaved with the archive's batch writes.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -53,6 +55,25 @@ _ENGINE_MIGRATIONS: Final[Sequence[Migration]] = (
 )
 
 
+def _try_lock(path: Path) -> int | None:
+    """An exclusive flock on ``path`` (created if missing), or None when another holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _hold_lock(path: Path) -> int:
+    fd = _try_lock(path)
+    if fd is None:
+        raise RuntimeError(f"run lock {path} is held by another process")
+    return fd
+
+
 def _new_epoch() -> str:
     return secrets.token_hex(4)
 
@@ -72,7 +93,10 @@ class _Sync:
         self.conn = conn
 
     def execute(self, sql: str, args: Sequence[Any]) -> int:
-        return self.conn.execute(sql, args).rowcount
+        cur = self.conn.execute(sql, args)
+        if cur.description is not None:  # RETURNING: rowcount is known once rows are read
+            cur.fetchall()
+        return cur.rowcount
 
     def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
         self.conn.executemany(sql, rows)
@@ -186,10 +210,11 @@ class SqliteDatabase:
             await self._run(lambda s: s.execute("BEGIN IMMEDIATE", ()))
             try:
                 yield _Tx(self)
+                await self._run(lambda s: s.execute("COMMIT", ()))
             except BaseException:
-                await self._run(lambda s: s.execute("ROLLBACK", ()))
+                if self._sync is not None and self._sync.conn.in_transaction:
+                    await self._run(lambda s: s.execute("ROLLBACK", ()))
                 raise
-            await self._run(lambda s: s.execute("COMMIT", ()))
 
     async def migrate(self, component: str, steps: Sequence[Migration]) -> list[int]:
         await self.execute(
@@ -203,14 +228,15 @@ class SqliteDatabase:
 
             def apply(s: _Sync, version: int = version, script: str = script) -> bool:
                 conn = s.conn
-                done = conn.execute(
-                    "SELECT 1 FROM hub_migrations WHERE component = ? AND version = ?",
-                    (component, version),
-                ).fetchone()
-                if done:
-                    return False
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")  # the check too: another process may migrate
                 try:
+                    done = conn.execute(
+                        "SELECT 1 FROM hub_migrations WHERE component = ? AND version = ?",
+                        (component, version),
+                    ).fetchone()
+                    if done:
+                        conn.execute("ROLLBACK")
+                        return False
                     for statement in _statements(script):
                         conn.execute(statement)
                     conn.execute(
@@ -229,17 +255,19 @@ class SqliteDatabase:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (sqlite3's execute takes one)."""
+    """Split a migration script into statements (sqlite3's execute takes one): at each
+    ``;`` that ends a complete statement (not one inside a string or a trigger body)."""
     out: list[str] = []
-    buf = ""
-    for line in script.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            if buf.strip():
-                out.append(buf.strip())
-            buf = ""
-    if buf.strip():
-        out.append(buf.strip())
+    start = 0
+    for i, ch in enumerate(script):
+        if ch == ";" and sqlite3.complete_statement(script[start : i + 1]):
+            statement = script[start : i + 1].strip()
+            if statement.strip(";").strip():
+                out.append(statement)
+            start = i + 1
+    rest = script[start:].strip()
+    if rest:
+        out.append(rest)
     return out
 
 
@@ -252,6 +280,8 @@ class SqliteStore:
         self._default_epoch = ""
         self._crashed = False
         self._open = False
+        self._run = ""
+        self._lock_fd: int | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -276,20 +306,40 @@ class SqliteStore:
         return self._crashed
 
     # -- lifecycle ---------------------------------------------------------
+    # Each run holds an exclusive flock on its own lock file and records a
+    # ``running:<run>`` marker. A marker whose lock file nobody holds belongs to a
+    # run that died without closing: that is the crash the epoch rule is about.
+    # Several processes may share the file (``--workers`` with Redis) without
+    # taking each other for crashed runs.
     async def open(self) -> None:
         await self._db.open()
         await self._db.migrate("hub", _ENGINE_MIGRATIONS)
+        self._run = secrets.token_hex(6)
+        self._lock_fd = _hold_lock(self._lock_path(self._run))
         self._default_epoch, self._crashed = await self._db.run_locked(self._open_sync)
         self._open = True
 
-    @staticmethod
-    def _open_sync(s: _Sync) -> tuple[str, bool]:
+    def _lock_path(self, run: str) -> Path:
+        return Path(self.path + ".runs") / f"{run}.lock"
+
+    def _dead_runs(self, markers: Sequence[str]) -> list[str]:
+        dead = []
+        for run in markers:
+            fd = _try_lock(self._lock_path(run))
+            if fd is not None:  # nobody holds it: that run is gone
+                os.close(fd)
+                dead.append(run)
+        return dead
+
+    def _open_sync(self, s: _Sync) -> tuple[str, bool]:
         db = s.conn
-        meta = {r[0]: r[1] for r in db.execute("SELECT key, value FROM hub_meta").fetchall()}
-        crashed = meta.get("running") == "1"
-        epoch = meta.get("epoch")
         db.execute("BEGIN IMMEDIATE")
         try:
+            meta = {r[0]: r[1] for r in db.execute("SELECT key, value FROM hub_meta").fetchall()}
+            markers = [k.removeprefix("running:") for k in meta if k.startswith("running:")]
+            dead = self._dead_runs(markers)
+            crashed = bool(dead) or meta.get("running") == "1"  # "running": the old single marker
+            epoch = meta.get("epoch")
             if epoch is None or crashed:
                 epoch = _new_epoch()
                 db.execute("INSERT OR REPLACE INTO hub_meta VALUES ('epoch', ?)", (epoch,))
@@ -297,22 +347,40 @@ class SqliteStore:
                 # Offsets handed out but never committed may be handed out again:
                 # a new epoch tells every client that recovers to reload instead.
                 db.execute("UPDATE hub_channels SET epoch = lower(hex(randomblob(4)))")
-            db.execute("INSERT OR REPLACE INTO hub_meta VALUES ('running', '1')")
+            for run in dead:
+                db.execute("DELETE FROM hub_meta WHERE key = ?", ("running:" + run,))
+            db.execute("DELETE FROM hub_meta WHERE key = 'running'")
+            db.execute("INSERT INTO hub_meta VALUES (?, '1')", ("running:" + self._run,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        for run in dead:
+            self._lock_path(run).unlink(missing_ok=True)
         return epoch, crashed
 
     async def close(self) -> None:
         if self._open:
+            run = self._run
 
             def mark_clean(s: _Sync) -> None:
-                s.conn.execute("INSERT OR REPLACE INTO hub_meta VALUES ('running', '0')")
-                s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                s.conn.execute("DELETE FROM hub_meta WHERE key = ?", ("running:" + run,))
+                s.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
             await self._db.run_locked(mark_clean)
             self._open = False
+            self._lock_path(run).unlink(missing_ok=True)
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+        await self._db.close()
+
+    async def abort(self) -> None:
+        """Close as a killed process would: the run is never marked stopped (tests)."""
+        self._open = False
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         await self._db.close()
 
     async def ping(self) -> None:

@@ -194,3 +194,27 @@ async def test_ops_endpoints(hub: InProcessHub) -> None:
     assert lines["hub_messages_in_total"] == 1 and lines["hub_messages_out_total"] == 1
     assert lines['hub_errors_total{code="104"}'] == 1
     assert lines["hub_publish_latency_seconds_count"] == 1
+
+
+async def test_archive_retention(tmp_path: Any) -> None:
+    from tests.support.hubs import running_hub, wait_until
+
+    async with running_hub(tmp_path / "d", history_retention_days=0.00002) as h:  # ~1.7 s
+        status, _ = await raw(h, "POST", "/api/publish", json={"channel": ROOM, "data": 1})
+        assert status == 200
+        store = h.runtime.store
+
+        async def archived() -> int:
+            return len(await store.read_messages(ROOM, after=0, before=None, limit=10))
+
+        await wait_until(archived, what="the message archived")
+        await wait_until(lambda: _gone(archived), timeout=10, what="the message trimmed")
+
+
+async def _gone(count: Any) -> bool:
+    return await count() == 0
+
+
+async def test_broker_metrics_exported(hub: InProcessHub) -> None:
+    status, text = await raw(hub, "GET", "/metrics", key=None)
+    assert status == 200 and "hub_broker_" not in text  # the memory broker has none

@@ -130,25 +130,7 @@ async def test_failing_step_is_rolled_back_and_retried(store: Store) -> None:
     assert await db.fetchval("SELECT count(*) FROM log") == 1
 
 
-SQLITE_SPLITS_BY_LINE = (
-    "hub/store/sqlite.py _statements() only splits a script at line ends, so two "
-    "statements on one line reach sqlite3 as one execute() and fail"
-)
-SQLITE_CHECKS_OUTSIDE_TX = (
-    "hub/store/sqlite.py migrate() checks hub_migrations before BEGIN IMMEDIATE, so two "
-    "processes both run a pending step"
-)
-
-
-def xfail_on_sqlite(request: pytest.FixtureRequest, url: str, reason: str) -> None:
-    if url.startswith("sqlite://"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
-async def test_script_with_statements_on_one_line(
-    request: pytest.FixtureRequest, database_url: str, store: Store
-) -> None:
-    xfail_on_sqlite(request, database_url, SQLITE_SPLITS_BY_LINE)
+async def test_script_with_statements_on_one_line(store: Store) -> None:
     db = store.database
     steps: list[Migration] = ["CREATE TABLE log (n INTEGER); INSERT INTO log VALUES (1)"]
     assert await db.migrate("c", steps) == [1]
@@ -166,10 +148,7 @@ async def test_dialect_specific_steps(store: Store) -> None:
     assert await db.fetchval("SELECT body FROM blobs") == b"\x00\xff"
 
 
-async def test_concurrent_migrate_applies_each_step_once(
-    request: pytest.FixtureRequest, database_url: str
-) -> None:
-    xfail_on_sqlite(request, database_url, SQLITE_CHECKS_OUTSIDE_TX)
+async def test_concurrent_migrate_applies_each_step_once(database_url: str) -> None:
     slow = {  # so that the second process checks while the first one applies
         "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
         "WHERE x < 300000) SELECT count(*) FROM c",

@@ -35,11 +35,8 @@ class Stores:
     async def crash(self, store: Store) -> None:
         """What a SIGKILL leaves: connections gone, the run never marked stopped."""
         self.opened.remove(store)
-        if isinstance(store, PostgresStore):
-            await store.abort()
-        else:
-            assert isinstance(store, SqliteStore)
-            await store._db.close()
+        assert isinstance(store, PostgresStore | SqliteStore)
+        await store.abort()
 
 
 @pytest.fixture
@@ -89,6 +86,17 @@ async def test_clean_reopen_keeps_epoch_and_messages(open_store: Stores) -> None
     assert snap is not None
     assert (snap.epoch, snap.top, offsets(snap.recent)) == (epoch, 2, [1, 2])
     assert snap.recent[0] == msg("chat:a", 1, epoch=epoch)
+
+
+async def test_two_live_stores_on_one_database_are_not_a_crash(open_store: Stores) -> None:
+    """Several processes share one database (``--workers`` with Redis)."""
+    first = await open_store()
+    second = await open_store()
+    assert not second.recovered_from_crash
+    assert second.default_epoch == first.default_epoch
+    await open_store.close(first)
+    third = await open_store()
+    assert not third.recovered_from_crash
 
 
 async def test_unclean_stop_changes_epochs_and_keeps_rows(open_store: Stores) -> None:

@@ -371,3 +371,28 @@ async def test_other_clients_unaffected_by_abuse(hub: InProcessHub) -> None:
     assert status == 200
     (m,) = await good.messages(ROOM, 1)
     assert m["data"] == "still here"
+
+
+async def test_failed_broker_subscribe_is_retried(hub: InProcessHub) -> None:
+    """A broker that fails to subscribe (Redis away) fails that subscribe with its code;
+    the next subscribe to the channel tries again instead of repeating the old error."""
+    from hub.protocol.errors import HubError
+
+    broker = hub.runtime.broker
+    real = broker.subscribe
+    calls = 0
+
+    async def flaky(channel: str) -> None:
+        nonlocal calls
+        if channel == ROOM:
+            calls += 1
+            if calls == 1:
+                raise HubError(108, "broker unavailable")
+        await real(channel)
+
+    broker.subscribe = flaky  # type: ignore[method-assign]
+    c = await client(hub, "alice")
+    assert (await c.call("subscribe", channel=ROOM))["error"]["code"] == 108
+    assert ROOM not in hub.runtime.node.channels
+    await c.ok("subscribe", channel=ROOM)
+    assert calls == 2

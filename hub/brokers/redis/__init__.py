@@ -23,7 +23,6 @@ variables ``HUB_REDIS_PRESENCE_TTL`` and ``HUB_REDIS_PROBE_INTERVAL``).
 
 from __future__ import annotations
 
-import os
 
 from hub.brokers.redis.broker import RedisBroker
 from hub.brokers.redis.connector import Connector, RedisUrl, parse_url
@@ -34,20 +33,18 @@ from hub.core.interfaces import Broker, Presence, Store
 __all__ = ["Connector", "RedisBroker", "RedisPresence", "RedisUrl", "from_settings", "parse_url"]
 
 
-def _seconds(settings: Settings, parsed: RedisUrl, name: str, default: float) -> float:
+def _seconds(settings: Settings, parsed: RedisUrl, name: str) -> float:
+    """A URL query parameter wins over the setting ``redis_<name>``."""
     raw: object = parsed.hub.get(name)
     if raw is None:
-        raw = os.environ.get("HUB_REDIS_" + name.upper())
-    if raw is None:
-        raw = settings.file_values.get("redis_" + name)
-    if raw is None:
-        return default
+        value: float = getattr(settings, "redis_" + name)
+        return value
     try:
         value = float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConfigError(f"HUB_REDIS_{name.upper()}: cannot use {raw!r}") from None
+        raise ConfigError(f"HUB_REDIS_URL: {name} cannot be {raw!r}") from None
     if value < 0:
-        raise ConfigError(f"HUB_REDIS_{name.upper()} must not be negative")
+        raise ConfigError(f"HUB_REDIS_URL: {name} must not be negative")
     return value
 
 
@@ -61,9 +58,9 @@ def from_settings(settings: Settings, store: Store) -> tuple[Broker, Presence]:
         history_size=settings.history_size,
         history_ttl=settings.history_ttl,
         flush_interval=settings.flush_interval,
-        probe_interval=_seconds(settings, parsed, "probe_interval", 5.0),
+        probe_interval=_seconds(settings, parsed, "probe_interval"),
         prefix=prefix,
     )
-    ttl = _seconds(settings, parsed, "presence_ttl", 30.0) or 30.0
+    ttl = _seconds(settings, parsed, "presence_ttl") or 30.0
     presence = RedisPresence(connector, ttl=ttl, prefix=prefix)
     return broker, presence

@@ -135,6 +135,16 @@ class RedisBroker:
     def reconnects(self) -> int:
         return self._links.reconnects
 
+    def metrics(self) -> dict[str, float]:
+        """Counters for /metrics (``hub_broker_<name>``)."""
+        return {
+            "probe_failures": self.probe_failures,
+            "reconnects": self.reconnects,
+            "gaps_filled": self.gaps_filled,
+            "gaps_lost": self.gaps_lost,
+            "link_up": 1.0 if self.link_up else 0.0,
+        }
+
     @property
     def link_up(self) -> bool:
         return self._links.up
