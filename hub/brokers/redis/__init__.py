@@ -23,7 +23,6 @@ variables ``HUB_REDIS_PRESENCE_TTL`` and ``HUB_REDIS_PROBE_INTERVAL``).
 
 from __future__ import annotations
 
-
 from hub.brokers.redis.broker import RedisBroker
 from hub.brokers.redis.connector import Connector, RedisUrl, parse_url
 from hub.brokers.redis.presence import RedisPresence
