@@ -5,15 +5,26 @@ the demo organization."""
 from __future__ import annotations
 
 import logging
+import os
+import time
+from collections.abc import Mapping
 
+from adapters import Adapter, aclose_all, build_adapters, callback_routes, load_config
+from channels.alerts import AlertsApi, CallbackSink, Escalator, Outbox
+from channels.alerts import schema as alerts_schema
 from channels.authz import NoticePolicy, NoticeWatchers, register_policies, revoker
 from channels.chat import ChatOps, ReadMarkers
 from channels.chat import markers as chat_schema
-from channels.demo import demo_instructions, load_demo
+from channels.demo import demo_instructions, load_demo, send_demo
 from channels.directory import schema as directory_schema
 from channels.directory.api import DirectoryApi
 from channels.directory.openapi import PATHS, SCHEMAS
 from channels.directory.service import Directory
+from channels.notices import AckLinks, Clock, Notices, NoticesApi, install_ops
+from channels.notices import schema as notices_schema
+from channels.notices.openapi import PATHS as NOTICE_PATHS
+from channels.notices.openapi import SCHEMAS as NOTICE_SCHEMAS
+from hub.auth import dev_secret
 from hub.bootstrap import Runtime
 from hub.config import Settings
 
@@ -24,12 +35,42 @@ log = logging.getLogger("channels")
 
 class DomainExtension:
     """``cache_ttl``: seconds another node's directory change may take to reach this
-    node's permission cache (changes made on this node take effect at once)."""
+    node's permission cache (changes made on this node take effect at once).
 
-    def __init__(self, settings: Settings, *, demo: bool = False, cache_ttl: float = 5.0) -> None:
+    Notices and alerts: ``clock`` (wall seconds; tests inject one), ``adapters``
+    (default: built from ``adapters_env``, else the process environment, with
+    ``log`` when no provider is configured), ``escalation_poll`` (seconds between
+    scheduler ticks; None: only explicit :meth:`Escalator.tick` calls),
+    ``public_url`` (the base of ack links; ``HUB_PUBLIC_URL``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        demo: bool = False,
+        cache_ttl: float = 5.0,
+        clock: Clock = time.time,
+        adapters: Mapping[str, Adapter] | None = None,
+        adapters_env: Mapping[str, str] | None = None,
+        escalation_poll: float | None = 1.0,
+        public_url: str | None = None,
+        callbacks_prefix: str = "/callbacks",
+    ) -> None:
         self.settings = settings
         self.demo = demo
         self.cache_ttl = cache_ttl
+        self.clock = clock
+        self.escalation_poll = escalation_poll
+        self.public_url = public_url or os.environ.get("HUB_PUBLIC_URL")
+        self.callbacks_prefix = callbacks_prefix
+        env = os.environ if adapters_env is None else adapters_env
+        self._adapters_config = load_config(env)
+        self.adapters: dict[str, Adapter] = (
+            dict(adapters) if adapters is not None else build_adapters(self._adapters_config)
+        )
+        self._notices: Notices | None = None
+        self._escalator: Escalator | None = None
+        self._runtime: Runtime | None = None
         self._directory: Directory | None = None
         self._chat: ChatOps | None = None
         self._notice: NoticePolicy | None = None
@@ -44,7 +85,53 @@ class DomainExtension:
         assert self._chat is not None, "install() first"
         return self._chat
 
+    @property
+    def notices(self) -> Notices:
+        assert self._notices is not None, "install() first"
+        return self._notices
+
+    @property
+    def escalator(self) -> Escalator:
+        assert self._escalator is not None, "install() first"
+        return self._escalator
+
+    def _ack_secret(self) -> bytes:
+        settings = self._runtime.settings if self._runtime is not None else self.settings
+        secret = os.environ.get("HUB_ACK_SECRET") or settings.token_secret
+        if not secret:
+            secret, _ = dev_secret(self.settings.data_dir, "dev-ack-secret")
+        return secret.encode()
+
+    def _base_url(self) -> str:
+        if self.public_url:
+            return self.public_url
+        port = self._runtime.port if self._runtime is not None else self.settings.port
+        return f"http://{self.settings.host}:{port}"
+
+    def _install_notices(self, runtime: Runtime, directory: Directory) -> None:
+        notices = self._notices = Notices(
+            runtime.node, lambda: runtime.store.database, directory, self.clock
+        )
+        install_ops(notices)
+        self.set_notice_watchers(notices.watchers)
+        links = AckLinks(self._ack_secret(), self._base_url)
+        napi = NoticesApi(notices, runtime.verifier, links)
+        napi.add_routes(runtime.app)
+        outbox = Outbox(notices, self.adapters, links)
+        esc = self._escalator = Escalator(notices, outbox, poll=self.escalation_poll)
+        notices.create_hooks.append(esc.schedule)
+        AlertsApi(napi, esc).add_routes(runtime.app)
+        wechat = self._adapters_config.wechat
+        runtime.app.router.add_routes(
+            callback_routes(
+                CallbackSink(notices),
+                prefix=self.callbacks_prefix,
+                wechat_token=None if wechat is None else wechat.callback_token,
+            )
+        )
+
     def install(self, runtime: Runtime) -> None:
+        self._runtime = runtime
         directory = self._directory = Directory(lambda: runtime.store.database, self.cache_ttl)
         self._notice = register_policies(runtime.authorizer, directory, self.notice_watchers)
         markers = ReadMarkers(lambda: runtime.store.database)
@@ -53,6 +140,8 @@ class DomainExtension:
         directory.listeners.append(revoker(runtime.node))
         DirectoryApi(directory, runtime.verifier, self._chat.unread).add_routes(runtime.app)
         runtime.openapi.add(PATHS, SCHEMAS)
+        self._install_notices(runtime, directory)
+        runtime.openapi.add(NOTICE_PATHS, NOTICE_SCHEMAS)
 
     async def notice_watchers(self, notice_id: str) -> set[str]:
         """Members who may watch ``notice:<notice_id>``: for now the directory's
@@ -76,6 +165,12 @@ class DomainExtension:
                 directory_schema.COMPONENT, directory_schema.MIGRATIONS
             ),
             chat_schema.COMPONENT: await db.migrate(chat_schema.COMPONENT, chat_schema.MIGRATIONS),
+            notices_schema.COMPONENT: await db.migrate(
+                notices_schema.COMPONENT, notices_schema.MIGRATIONS
+            ),
+            alerts_schema.COMPONENT: await db.migrate(
+                alerts_schema.COMPONENT, alerts_schema.MIGRATIONS
+            ),
         }
 
     async def start(self, runtime: Runtime) -> None:
@@ -85,6 +180,8 @@ class DomainExtension:
         if self.demo:
             changed = await load_demo(self.directory)
             log.info("demo organization %s", "loaded" if changed else "already present")
+            await send_demo(self.notices)
+        self.escalator.start()
 
     async def ready(self, runtime: Runtime) -> None:
         """The port is listening (its real number is known, also with ``--port 0``)."""
@@ -92,4 +189,8 @@ class DomainExtension:
             print(demo_instructions(runtime.verifier, self.settings.host, runtime.port), flush=True)
 
     async def stop(self, runtime: Runtime) -> None:
-        return None
+        if self._escalator is not None:
+            await self._escalator.stop()
+        if self._notices is not None:
+            await self._notices.receipts.close()
+        await aclose_all(self.adapters)

@@ -116,3 +116,40 @@ async def load_org(h: DomainHub) -> None:
 async def org(dhub: DomainHub) -> DomainHub:
     await load_org(dhub)
     return dhub
+
+
+# -- notices and alerts (appended) ------------------------------------------------------
+class FakeClock:
+    """Wall time the tests move by hand (seconds)."""
+
+    def __init__(self, start: float = 1_760_000_000.0) -> None:  # 2025-10-09 16:53 UTC+8
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@contextlib.asynccontextmanager
+async def notice_hub(
+    data_dir: Path, database_url: str, clock: FakeClock, **ext_kw: Any
+) -> AsyncIterator[DomainHub]:
+    ext = DomainExtension(
+        hub_settings(data_dir), clock=clock, escalation_poll=None, adapters_env={}, **ext_kw
+    )
+    async with running_hub(data_dir, extensions=[ext], database_url=database_url) as hub:
+        yield DomainHub(hub, ext)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def nhub(tmp_path: Path, database_url: str, clock: FakeClock) -> AsyncIterator[DomainHub]:
+    async with notice_hub(tmp_path / "data", database_url, clock) as h:
+        await load_org(h)
+        yield h

@@ -1,0 +1,197 @@
+"""One escalation attempt to one member through WeChat or SMS, recorded against
+the receipt: an ``ntc_attempts`` row before sending (so a resumed rung never
+sends twice) and an ``attempt`` event in the ledger with the outcome.
+
+Addresses: ``wechat`` uses the Official Account (the member's ``wechat`` OpenID)
+or else the WeCom app (``wecom`` UserID); ``sms`` the member's phone through the
+``sms`` failover group. A provider that is not configured falls back to ``log``.
+Texts are Chinese; the WeChat message carries the signed ack link, the SMS asks
+for the reply “1” (SMS templates refuse URLs).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from adapters import Adapter, AdapterError, Message
+from channels.directory import store as dirstore
+from channels.directory.model import Member
+from channels.directory.phone import mask_phone, mask_wechat
+from channels.notices import ledger
+from channels.notices.links import AckLinks
+from channels.notices.model import Notice
+from channels.notices.service import Notices
+
+__all__ = ["Attempt", "Outbox", "sms_text", "wechat_title"]
+
+log = logging.getLogger("channels.alerts")
+
+_URGENT: Final = {"urgent": "紧急", "normal": "通知"}
+
+
+def wechat_title(n: Notice) -> str:
+    return f"【{_URGENT.get(n.urgency, '通知')}】{n.title}"[:20]
+
+
+def sms_text(n: Notice) -> str:
+    """≤ 35 characters (Alibaba's default variable limit), no URL."""
+    tail = "，请回复1签收" if n.require_ack else "，请及时查看"
+    return f"《{n.title[: 35 - 2 - len(tail)]}》{tail}"
+
+
+@dataclass(slots=True)
+class Attempt:
+    notice: str
+    member: str
+    rung: int
+    via: str
+    status: str  # sent, failed, skipped, capped, deferred
+    provider: str | None = None
+    message_id: str | None = None
+
+
+class Outbox:
+    def __init__(
+        self,
+        notices: Notices,
+        adapters: Mapping[str, Adapter],
+        links: AckLinks,
+    ) -> None:
+        self.notices = notices
+        self.adapters = adapters
+        self.links = links
+
+    def _route(self, via: str, m: Member) -> tuple[Adapter, str, str] | None:
+        """(adapter, address, masked address) or None when the member has none."""
+        a = self.adapters
+        if via == "sms":
+            if not m.phone:
+                return None
+            return a.get("sms") or a["log"], m.phone, mask_phone(m.phone)
+        if m.wechat and "wechat" in a:
+            return a["wechat"], m.wechat, mask_wechat(m.wechat)
+        if m.wecom and "wecom" in a:
+            return a["wecom"], m.wecom, mask_wechat(m.wecom)
+        if m.wechat or m.wecom:
+            addr = m.wechat or m.wecom or ""
+            return a["log"], addr, mask_wechat(addr)
+        return None
+
+    def _message(self, via: str, adapter: Adapter, n: Notice, member: str, ref: str) -> Message:
+        if via == "sms":
+            return Message(text=sms_text(n), reference=ref)
+        url = self.links.url(n.id, member, self.notices.clock())
+        if adapter.name == "wecom":
+            text = f"{n.body[:200]}\n请点击签收。" if n.body else "请点击签收。"
+            return Message(
+                text=text, title=wechat_title(n), url=url, format="textcard", reference=ref
+            )
+        return Message(text=wechat_title(n), url=url, reference=ref)
+
+    async def record(self, a: Attempt, detail: dict[str, object]) -> None:
+        async with self.notices.db.transaction() as tx:
+            await ledger.append(
+                tx,
+                a.notice,
+                [
+                    ledger.Event(
+                        a.member,
+                        "attempt",
+                        self.notices.now_ms(),
+                        channel=a.via,
+                        detail={"rung": a.rung, "status": a.status, **detail},
+                    )
+                ],
+            )
+
+    async def send(self, n: Notice, member: str, rung: int, via: str) -> Attempt:
+        m = await dirstore.get_member(self.notices.db, member)
+        route = None if m is None else self._route(via, m)
+        if route is None:
+            a = Attempt(n.id, member, rung, via, "skipped")
+            await self._claim(a, None, None, None)
+            await self.record(a, {"reason": "no_address"})
+            return a
+        adapter, address, masked = route
+        a = Attempt(n.id, member, rung, via, "sending", adapter.name)
+        ref = await self._claim(a, adapter.name, address, None)
+        try:
+            result = await adapter.send(address, self._message(via, adapter, n, member, ref))
+        except AdapterError as exc:
+            a.status = "failed"
+            log.warning("escalation %s to %s (%s) failed: %s", via, member, masked, exc.describe())
+            await self._finish(ref, a)
+            await self.record(
+                a,
+                {
+                    "provider": adapter.name,
+                    "to": masked,
+                    "attempt": ref,
+                    "error": f"{type(exc).__name__}:{exc.code}",
+                },
+            )
+            return a
+        a.status, a.provider, a.message_id = "sent", result.provider, result.message_id
+        await self._finish(ref, a)
+        log.info(
+            "escalation %s to %s (%s) via %s: %s",
+            via,
+            member,
+            masked,
+            result.provider,
+            result.message_id,
+        )
+        await self.record(
+            a,
+            {
+                "provider": result.provider,
+                "to": masked,
+                "attempt": ref,
+                "message_id": result.message_id,
+            },
+        )
+        return a
+
+    async def _claim(
+        self, a: Attempt, provider: str | None, address: str | None, pmid: str | None
+    ) -> str:
+        ref = f"t{secrets.token_hex(8)}"
+        await self.notices.db.execute(
+            "INSERT INTO ntc_attempts (id, notice, member, rung, via, provider, provider_message_id, "
+            "address, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ref,
+            a.notice,
+            a.member,
+            a.rung,
+            a.via,
+            provider,
+            pmid,
+            address,
+            a.status,
+            self.notices.now_ms(),
+        )
+        return ref
+
+    async def _finish(self, ref: str, a: Attempt) -> None:
+        await self.notices.db.execute(
+            "UPDATE ntc_attempts SET status = ?, provider = ?, provider_message_id = ? WHERE id = ?",
+            a.status,
+            a.provider,
+            a.message_id,
+            ref,
+        )
+
+    async def note(
+        self, n: Notice, member: str, rung: int, via: str, status: str, detail: dict[str, object]
+    ) -> None:
+        """An attempt that did not send (deferred for quiet hours, capped)."""
+        a = Attempt(n.id, member, rung, via, status)
+        await self._claim(a, None, None, None)
+        await self.record(a, detail)
+
+
+Sender = Callable[[Notice, str, int, str], object]

@@ -1,0 +1,160 @@
+"""Receipt lists: the paged query, the CSV export and the printable 回执单 (HTML)."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from channels.notices.model import RANK, STATES, Notice, bad
+from hub.core.interfaces import Database
+
+__all__ = ["STATE_LABELS", "csv_text", "list_receipts", "sheet_html"]
+
+STATE_LABELS: Final = {"sent": "已发送", "delivered": "已送达", "read": "已阅读", "acked": "已签收"}
+CHANNEL_LABELS: Final = {
+    "app": "客户端",
+    "link": "签收链接",
+    "sms-reply": "短信回复",
+    "sms": "短信",
+    "wechat": "微信",
+    "api": "接口",
+}
+_CN: Final = timedelta(hours=8)
+_SUBTREE: Final = (
+    "WITH RECURSIVE sub (id) AS (SELECT id FROM dir_units WHERE id = ? "
+    "UNION ALL SELECT u.id FROM dir_units u JOIN sub ON u.parent = sub.id) "
+)
+
+
+def fmt_ts(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return (datetime.fromtimestamp(ms / 1000, UTC) + _CN).strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def list_receipts(
+    db: Database, notice: str, *, state: str | None, unit: str | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of receipts (by unit, then member) and the number matching."""
+    sql, args = "", list[Any]()
+    where = ["r.notice = ?"]
+    if unit is not None:
+        sql, args = _SUBTREE, [unit]
+        where.append("r.unit IN (SELECT id FROM sub)")
+    args.append(notice)
+    if state == "unsigned":
+        where.append("r.rank < 3")
+    elif state is not None:
+        if state not in RANK:
+            raise bad("state 应为 sent、delivered、read、acked 或 unsigned")
+        where.append("r.rank = ?")
+        args.append(RANK[state])
+    cond = " WHERE " + " AND ".join(where)
+    total = await db.fetchval(f"{sql}SELECT COUNT(*) FROM ntc_receipts r{cond}", *args)
+    rows = await db.fetch(
+        f"{sql}SELECT r.member, r.unit, r.rank, r.delivered_at, r.read_at, r.acked_at, r.channel, "
+        "m.name AS member_name, u.name AS unit_name FROM ntc_receipts r "
+        "LEFT JOIN dir_members m ON m.id = r.member LEFT JOIN dir_units u ON u.id = r.unit"
+        f"{cond} ORDER BY r.unit, r.member LIMIT ? OFFSET ?",
+        *args,
+        limit,
+        offset,
+    )
+    out = [
+        {
+            "member": r["member"],
+            "name": r["member_name"],
+            "unit": r["unit"],
+            "unit_name": r["unit_name"],
+            "state": STATES[int(r["rank"])],
+            "delivered_at": r["delivered_at"],
+            "read_at": r["read_at"],
+            "acked_at": r["acked_at"],
+            "channel": r["channel"],
+        }
+        for r in rows
+    ]
+    return out, int(total)
+
+
+def csv_text(items: Sequence[dict[str, Any]]) -> str:
+    """UTF-8 CSV with a BOM (Excel opens it as Chinese text)."""
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    w = csv.writer(buf)
+    w.writerow(
+        [
+            "成员编号",
+            "姓名",
+            "单位编号",
+            "单位",
+            "状态",
+            "送达时间",
+            "阅读时间",
+            "签收时间",
+            "签收渠道",
+        ]
+    )
+    for it in items:
+        w.writerow(
+            [
+                it["member"],
+                it["name"] or "",
+                it["unit"],
+                it["unit_name"] or "",
+                STATE_LABELS[it["state"]],
+                fmt_ts(it["delivered_at"]),
+                fmt_ts(it["read_at"]),
+                fmt_ts(it["acked_at"]),
+                CHANNEL_LABELS.get(it["channel"] or "", it["channel"] or ""),
+            ]
+        )
+    return buf.getvalue()
+
+
+_STYLE: Final = """
+body{font-family:"Noto Serif CJK SC","SimSun",serif;margin:2em;color:#000}
+h1{text-align:center;font-size:22pt;letter-spacing:.3em}
+.meta{display:flex;flex-wrap:wrap;gap:.5em 2em;margin:1em 0}
+table{width:100%;border-collapse:collapse;font-size:11pt}
+th,td{border:1px solid #000;padding:4px 6px;text-align:left}
+th{background:#eee}
+.sum{margin:1em 0;font-weight:bold}
+.sign{margin-top:3em;display:flex;justify-content:space-between}
+@media print{body{margin:0}.noprint{display:none}thead{display:table-header-group}tr{page-break-inside:avoid}
+@page{size:A4;margin:15mm}}
+"""
+
+
+def sheet_html(n: Notice, counts: dict[str, int], items: Sequence[dict[str, Any]]) -> str:
+    """The printable 回执单: the notice, the totals and one line per recipient."""
+    e = html.escape
+    rows = "\n".join(
+        f"<tr><td>{i}</td><td>{e(it['unit_name'] or it['unit'])}</td><td>{e(it['name'] or it['member'])}</td>"
+        f"<td>{STATE_LABELS[it['state']]}</td><td>{fmt_ts(it['acked_at'])}</td>"
+        f"<td>{e(CHANNEL_LABELS.get(it['channel'] or '', it['channel'] or ''))}</td></tr>"
+        for i, it in enumerate(items, 1)
+    )
+    total = sum(counts.values())
+    status = f"（已于 {fmt_ts(n.recalled_at)} 撤回）" if n.recalled_at else ""
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>回执单 — {e(n.title)}</title>
+<style>{_STYLE}</style></head><body>
+<p class="noprint"><button onclick="window.print()">打印回执单</button></p>
+<h1>通知回执单</h1>
+<div class="meta"><span>通知标题：{e(n.title)}{status}</span><span>通知编号：{e(n.id)}</span>
+<span>发送人：{e(n.sender)}</span><span>发送时间：{fmt_ts(n.created_at)}</span>
+<span>密级：{e(n.classification)}</span><span>截止时间：{e(n.deadline or "无")}</span></div>
+<p class="sum">应签收 {total} 人，已签收 {counts["acked"]} 人，未签收 {total - counts["acked"]} 人
+（已阅读未签收 {counts["read"]}，已送达未阅读 {counts["delivered"]}，未送达 {counts["sent"]}）</p>
+<table><thead><tr><th>序号</th><th>单位</th><th>姓名</th><th>状态</th><th>签收时间</th><th>签收渠道</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+<div class="sign"><span>经办人（签字）：</span><span>审核人（签字）：</span><span>日期：　　年　　月　　日</span></div>
+</body></html>
+"""

@@ -1,0 +1,279 @@
+"""Notices over real sockets on both stores: audience, delivery (live, later,
+past the history window), receipts (monotone, idempotent, pushed live), counts
+and roll-up, remind, recall, the audit chain, exports, classification."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from tests.channels.conftest import DomainHub, FakeClock, load_org, notice_hub
+from tests.support.ws import open_ws
+
+NOTICE = {
+    "title": "关于报送七月党费的通知",
+    "body": "请各支部于月底前报送。",
+    "audience": {"units": ["s1"], "subunits": True},
+    "require_ack": True,
+    "deadline": "2030-07-31T17:00:00+08:00",
+    "classification": "内部",
+    "attachments": [
+        {
+            "name": "报表.xlsx",
+            "url": "https://files.example/1.xlsx",
+            "size": 1024,
+            "sha256": "a" * 64,
+        }
+    ],
+}
+
+
+async def send(h: DomainHub, body: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    status, reply = await h.api("POST", "/api/notices", {**(body or NOTICE), **extra})
+    assert status == 201, (status, reply)
+    notice: dict[str, Any] = reply["notice"]
+    return notice
+
+
+async def test_subtree_reaches_exactly_the_right_members(nhub: DomainHub) -> None:
+    m1 = await open_ws(nhub.hub.ws_url, nhub.token("m1"))
+    m3 = await open_ws(nhub.hub.ws_url, nhub.token("m3"))
+    n = await send(nhub, sender="admin1")
+    # s1 subtree: staff1 (s1), m1 m2 (b1), flow1 (flowing, home unit b1)
+    assert n["recipients"] == 4
+    msg = (await m1.messages("member:m1", 1))[0]
+    assert msg["data"]["kind"] == "notice"
+    got = msg["data"]["notice"]
+    assert got["id"] == n["id"] and got["from"] == "admin1" and got["require_ack"] is True
+    assert got["deadline"] == NOTICE["deadline"] and got["attachments"][0]["name"] == "报表.xlsx"
+    # m3 (b2, not flowing) is outside the audience: a ping answers before any push
+    await m3.ok("ping")
+    assert not [p for p in m3.pushes if p.get("push") == "message"]
+    # a member who connects later gets it from the history and in the connect reply
+    later = await open_ws(nhub.hub.ws_url, nhub.token("flow1"), connect=False)
+    reply = await later.call("connect", token=nhub.token("flow1"))
+    assert [u["notice"]["id"] for u in reply["unsigned"]] == [n["id"]]
+    hist = await later.ok("history", channel="member:flow1")
+    assert hist["messages"][-1]["data"]["notice"]["id"] == n["id"]
+    receipts = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts")
+    assert sorted(r["member"] for r in receipts["receipts"]) == ["flow1", "m1", "m2", "staff1"]
+
+
+async def test_catch_up_past_the_history_window(tmp_path: Path, database_url: str) -> None:
+    clock = FakeClock()
+    async with notice_hub(tmp_path / "d", database_url, clock) as h:
+        await load_org(h)
+        h.hub.runtime.settings.history_size = 2
+        first = await send(h, {**NOTICE, "audience": {"members": ["m2"]}})
+        for i in range(3):  # push the notice out of m2's window
+            await h.ok("POST", "/api/publish", {"channel": "member:m2", "data": {"i": i}})
+    async with notice_hub(
+        tmp_path / "d",
+        database_url,
+        clock,
+    ) as h2:
+        h2.hub.runtime.settings.history_size = 2
+        ws = await open_ws(h2.hub.ws_url, connect=False)
+        reply = await ws.call("connect", token=h2.token("m2"))
+        assert [u["notice"]["id"] for u in reply["unsigned"]] == [first["id"]]
+        assert reply["unsigned"][0]["state"] == "sent"
+        await ws.ok("receipt", notice=first["id"], state="acked")
+        again = await (await open_ws(h2.hub.ws_url, connect=False)).call(
+            "connect", token=h2.token("m2")
+        )
+        assert again["unsigned"] == []
+
+
+async def test_receipts_monotone_idempotent_and_pushed_live(nhub: DomainHub) -> None:
+    n = await send(nhub, sender="admin1")
+    watcher = await open_ws(nhub.hub.ws_url, nhub.token("admin1"))
+    await watcher.ok("subscribe", channel=f"notice:{n['id']}")
+    outsider = await open_ws(nhub.hub.ws_url, nhub.token("m3"))
+    denied = await outsider.call("subscribe", channel=f"notice:{n['id']}")
+    assert denied["error"]["code"] == 103
+    m1 = await open_ws(nhub.hub.ws_url, nhub.token("m1"))
+    r = await m1.ok("receipt", notice=n["id"], state="delivered")
+    assert r["state"] == "delivered"
+    p = await watcher.push("receipt")
+    assert (p["notice"], p["member"], p["state"]) == (n["id"], "m1", "delivered")
+    assert isinstance(p["ts"], int)
+    assert (await m1.ok("receipt", notice=n["id"], state="acked"))["state"] == "acked"
+    assert (await watcher.push("receipt"))["state"] == "acked"
+    # backwards and repeated: harmless, nothing pushed
+    assert (await m1.ok("receipt", notice=n["id"], state="read"))["state"] == "acked"
+    assert (await m1.ok("receipt", notice=n["id"], state="acked"))["state"] == "acked"
+    m2 = await open_ws(nhub.hub.ws_url, nhub.token("m2"))
+    await m2.ok("receipt", notice=n["id"], state="read", device="android")
+    assert (await watcher.push("receipt"))["member"] == "m2"
+    assert not [x for x in watcher.pushes if x.get("push") == "receipt"]
+    bad = await m1.call("receipt", notice=n["id"], state="sent")
+    assert bad["error"]["code"] == 107
+    stranger = await outsider.call("receipt", notice=n["id"], state="acked")
+    assert stranger["error"]["code"] == 113
+    info = await nhub.ok("GET", f"/api/notices/{n['id']}")
+    assert info["counts"] == {"sent": 2, "delivered": 0, "read": 1, "acked": 1}
+    units = {u["unit"]: u for u in info["units"]}
+    assert units["d"]["total"] == 4 and units["d"]["counts"]["acked"] == 1
+    assert units["s1"]["total"] == 3  # staff1, m1, m2; flow1 counts under b2 (s2)
+    assert units["b1"]["total"] == 2 and units["b1"]["counts"] == {
+        "sent": 0,
+        "delivered": 0,
+        "read": 1,
+        "acked": 1,
+    }
+    assert units["b2"]["total"] == 1  # flow1 is attached to b2, under s2
+    assert units["s2"]["unsigned"] == 1
+    audit = await nhub.ok("GET", f"/api/notices/{n['id']}/audit")
+    assert audit["ok"] and audit["events"] == 4  # created + 3 changes
+
+
+async def test_sender_watches_its_notice(nhub: DomainHub) -> None:
+    n = await send(nhub, sender="staff1")
+    ws = await open_ws(nhub.hub.ws_url, nhub.token("staff1"))
+    await ws.ok("subscribe", channel=f"notice:{n['id']}")
+    m2 = await open_ws(nhub.hub.ws_url, nhub.token("m2"))
+    await m2.ok("receipt", notice=n["id"], state="read")
+    assert (await ws.push("receipt"))["member"] == "m2"
+
+
+async def test_idempotency_key(nhub: DomainHub) -> None:
+    first = await send(nhub, idem="k-1")
+    status, again = await nhub.api("POST", "/api/notices", {**NOTICE, "idem": "k-1"})
+    assert status == 200 and again["created"] is False and again["notice"]["id"] == first["id"]
+    listed = await nhub.ok("GET", "/api/notices?sender=system")
+    assert [x["id"] for x in listed["notices"]] == [first["id"]]
+
+
+async def test_remind_and_recall(nhub: DomainHub) -> None:
+    m1 = await open_ws(nhub.hub.ws_url, nhub.token("m1"))
+    m2 = await open_ws(nhub.hub.ws_url, nhub.token("m2"))
+    n = await send(nhub)
+    await m1.messages("member:m1", 1)
+    await m2.messages("member:m2", 1)
+    await m1.ok("receipt", notice=n["id"], state="acked")
+    await m2.ok("receipt", notice=n["id"], state="read")
+    reminded = await nhub.ok("POST", f"/api/notices/{n['id']}/remind")
+    assert reminded["reminded"] == ["flow1", "m2", "staff1"]
+    assert (await m2.messages("member:m2", 1))[0]["data"]["kind"] == "remind"
+    recalled = await nhub.ok("POST", f"/api/notices/{n['id']}/recall")
+    assert recalled["read_by"] == ["m1", "m2"]
+    for ws, member in ((m1, "m1"), (m2, "m2")):
+        data = (await ws.messages(f"member:{member}", 1))[0]["data"]
+        assert data["kind"] == "recall" and data["notice"]["id"] == n["id"]
+    refused = await m2.call("receipt", notice=n["id"], state="acked")
+    assert refused["error"]["code"] == 113
+    inbox = await nhub.ok("GET", "/api/notices?member=m2")
+    assert inbox["notices"][0]["recalled"] is True
+    later = await open_ws(nhub.hub.ws_url, connect=False)
+    assert (await later.call("connect", token=nhub.token("staff1")))["unsigned"] == []
+    audit = await nhub.ok("GET", f"/api/notices/{n['id']}/audit")
+    assert audit["ok"]
+
+
+async def test_audit_detects_an_altered_row(nhub: DomainHub) -> None:
+    n = await send(nhub)
+    for member in ("m1", "m2"):
+        ws = await open_ws(nhub.hub.ws_url, nhub.token(member))
+        await ws.ok("receipt", notice=n["id"], state="acked")
+    assert (await nhub.ok("GET", f"/api/notices/{n['id']}/audit"))["ok"]
+    db = nhub.hub.runtime.store.database
+    await db.execute(
+        "UPDATE ntc_events SET ts = ts - 86400000 WHERE notice = ? AND member = ?", n["id"], "m2"
+    )
+    audit = await nhub.ok("GET", f"/api/notices/{n['id']}/audit")
+    assert not audit["ok"]
+    assert any("修改" in p["problem"] for p in audit["problems"])
+    # a forged ack in the projection alone is caught as well
+    await db.execute(
+        "UPDATE ntc_events SET ts = ts + 86400000 WHERE notice = ? AND member = ?", n["id"], "m2"
+    )
+    await db.execute(
+        "UPDATE ntc_receipts SET rank = 3 WHERE notice = ? AND member = ?", n["id"], "staff1"
+    )
+    audit = await nhub.ok("GET", f"/api/notices/{n['id']}/audit")
+    assert [p.get("member") for p in audit["problems"]] == ["staff1"]
+
+
+async def test_classified_refused_and_logged(nhub: DomainHub) -> None:
+    for level, extra in (
+        ("机密", {"classification": "机密"}),
+        ("绝密", {"attachments": [{**NOTICE["attachments"][0], "classification": "绝密"}]}),  # type: ignore[index]
+        ("秘密", {"classification": "secret"}),
+    ):
+        status, body = await nhub.api("POST", "/api/notices", {**NOTICE, **extra})
+        assert status == 403, body
+        assert body["error"]["code"] == 103 and level in body["error"]["message"]
+    assert (await nhub.api("POST", "/api/notices", {**NOTICE, "classification": "甲级"}))[0] == 400
+    refusals = await nhub.ok("GET", "/api/notices/refusals")
+    assert sorted(r["classification"] for r in refusals["refusals"]) == sorted(
+        ["秘密", "机密", "绝密"]
+    )
+    assert (await nhub.ok("GET", "/api/notices"))["notices"] == []
+    await send(nhub, classification="公开")
+
+
+async def test_csv_sheet_and_filters(nhub: DomainHub) -> None:
+    n = await send(nhub)
+    ws = await open_ws(nhub.hub.ws_url, nhub.token("m1"))
+    await ws.ok("receipt", notice=n["id"], state="acked")
+    page = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?state=unsigned&limit=2")
+    assert page["total"] == 3 and len(page["receipts"]) == 2
+    page2 = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?state=unsigned&limit=2&offset=2")
+    assert len(page2["receipts"]) == 1
+    b1 = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?unit=b1")
+    assert sorted(r["member"] for r in b1["receipts"]) == ["m1", "m2"]
+    acked = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?state=acked")
+    assert [r["member"] for r in acked["receipts"]] == ["m1"]
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession(headers=nhub.hub.api_headers) as s,
+        s.get(f"{nhub.hub.http_url}/api/notices/{n['id']}/receipts?format=csv") as r,
+    ):
+        assert r.status == 200 and r.content_type == "text/csv"
+        text = (await r.read()).decode("utf-8-sig")
+        rows = list(csv.reader(io.StringIO(text)))
+        assert rows[0][:5] == ["成员编号", "姓名", "单位编号", "单位", "状态"]
+        by_id = {row[0]: row for row in rows[1:]}
+        assert by_id["m1"][4] == "已签收" and by_id["m1"][8] == "客户端"
+        assert by_id["m2"][1] == "赵磊" and by_id["m2"][4] == "已发送"
+    async with (
+        aiohttp.ClientSession(headers=nhub.hub.api_headers) as s,
+        s.get(f"{nhub.hub.http_url}/api/notices/{n['id']}/sheet") as r,
+    ):
+        html = await r.text()
+        assert r.status == 200 and r.content_type == "text/html"
+        assert "通知回执单" in html and "@media print" in html and "王芳" in html
+        assert "应签收 4 人，已签收 1 人" in html
+
+
+async def test_inbox_and_auth(nhub: DomainHub) -> None:
+    n = await send(nhub)
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(
+            f"{nhub.hub.http_url}/api/inbox",
+            headers={"Authorization": f"Bearer {nhub.token('m1')}"},
+        ) as r,
+    ):
+        body = await r.json()
+        assert body["notices"][0]["id"] == n["id"] and body["notices"][0]["state"] == "sent"
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(f"{nhub.hub.http_url}/api/notices", json=NOTICE) as r,
+    ):
+        assert r.status == 401
+    token = nhub.token("admin1", role="admin")
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{nhub.hub.http_url}/api/notices",
+            json=NOTICE,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as r,
+    ):
+        assert r.status == 201 and (await r.json())["notice"]["from"] == "admin1"
