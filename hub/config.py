@@ -66,7 +66,11 @@ class Settings:
     node_id: str = _opt("", "name of this process in a cluster (default: generated)")
     log_level: str = _opt("INFO", "DEBUG, INFO, WARNING or ERROR")
     flush_interval: float = _opt(0.0, "seconds between store batch flushes (0: every loop turn)")
-    workers: int = _opt(1, "worker processes sharing the port (needs redis_url when > 1)")
+    workers: int = _opt(
+        0,
+        "worker processes sharing the port; 0: one per core with redis_url, else 1 "
+        "(more than 1 needs redis_url)",
+    )
     config: str = _opt("", "TOML configuration file")
     file_values: dict[str, Any] = field(default_factory=dict, metadata={"internal": True})
 
@@ -193,12 +197,15 @@ def _check(s: Settings) -> None:
         "history_ttl",
         "connect_timeout",
         "ping_interval",
-        "workers",
         "redis_presence_ttl",
     )
     for name in positive:
         if getattr(s, name) <= 0:
             raise ConfigError(f"{_env_name(name)} must be positive")
+    if s.workers < 0:
+        raise ConfigError("HUB_WORKERS cannot be negative")
+    if s.workers == 0:  # auto: every core, when processes can share a broker
+        s.workers = (os.cpu_count() or 1) if s.redis_url else 1
     if not 0 <= s.port <= 65535:
         raise ConfigError("HUB_PORT must be between 0 (any free port) and 65535")
     if s.redis_probe_interval < 0 or s.history_retention_days < 0:

@@ -406,3 +406,21 @@ async def test_redis_cluster_sharded_pubsub(
             )
             assert [m["offset"] for m in page["messages"]] == [2, 3]
             assert await broker.ready()
+
+
+async def test_broker_metrics_on_the_metrics_endpoint(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    import aiohttp
+
+    async with running_hub(tmp_path / "m", redis_url=fast(redis_server.url)) as h:
+        async with aiohttp.ClientSession() as s, s.get(h.http_url + "/metrics") as r:
+            text = await r.text()
+        values = {
+            ln.split(" ")[0]: float(ln.split(" ")[1])
+            for ln in text.splitlines()
+            if ln.startswith("hub_broker_")
+        }
+        assert values["hub_broker_link_up"] == 1.0
+        assert values["hub_broker_probe_failures"] == 0.0
+        assert "hub_broker_reconnects" in values and "hub_broker_gaps_lost" in values
