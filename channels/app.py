@@ -24,6 +24,7 @@ from channels.notices import AckLinks, Clock, Notices, NoticesApi, install_ops
 from channels.notices import schema as notices_schema
 from channels.notices.openapi import PATHS as NOTICE_PATHS
 from channels.notices.openapi import SCHEMAS as NOTICE_SCHEMAS
+from channels.web import install_web
 from hub.auth import dev_secret
 from hub.bootstrap import Runtime
 from hub.config import Settings
@@ -142,6 +143,7 @@ class DomainExtension:
         runtime.openapi.add(PATHS, SCHEMAS)
         self._install_notices(runtime, directory)
         runtime.openapi.add(NOTICE_PATHS, NOTICE_SCHEMAS)
+        install_web(runtime, directory, demo=self.demo)
 
     async def notice_watchers(self, notice_id: str) -> set[str]:
         """Members who may watch ``notice:<notice_id>``: for now the directory's

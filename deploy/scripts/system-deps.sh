@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Makes sure the system services the tests talk to are present and running:
 # redis-server (the tests start their own instances on free ports) and a
-# PostgreSQL server reachable on 127.0.0.1 (the tests create their own databases).
+# PostgreSQL server reachable on 127.0.0.1 (the tests create their own databases),
+# and Debian's Chromium for the browser tests (tests/web, driven by Playwright).
 set -euo pipefail
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium chromium-driver)
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)  # tests/test_deploy.py runs nginx -t
 
 if [ ${#need_apt[@]} -gt 0 ]; then

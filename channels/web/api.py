@@ -1,0 +1,154 @@
+"""The few HTTP routes the page needs besides the engine's and the directory's.
+
+* ``GET /api/web/config`` (no credentials): ``{demo, login_url}`` — whether the
+  demo sign-in is on, and where to send a person who has no token
+  (``HUB_WEB_LOGIN_URL``, the organization's own login).
+* ``GET /api/web/me`` (``Authorization: Bearer <connection token>``): who the token
+  is, with names: the member's unit, roles, whether it may send notices, and its
+  groups with their members' names (what a chat list and mentions need).
+* ``GET /api/web/org`` (a connection token of an admin or a party-affairs worker):
+  the org tree, the groups and the role labels, to pick a notice's audience.
+* Demo only (``DomainExtension(demo=True)``): ``GET /api/demo/members`` and
+  ``POST /api/demo/token`` ``{"member"}`` → ``{"token"}``: a one-click sign-in as
+  any member of the demo organization. Never enabled in production.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+
+from aiohttp import web
+
+from channels.authz import is_admin
+from channels.directory import store
+from channels.directory.model import KIND_LABELS, ROLE_LABELS, Member
+from channels.directory.service import Directory
+from hub.auth import Identity, TokenVerifier
+from hub.protocol.errors import Code, HubError
+from hub.server.http import json_response, read_json
+
+__all__ = ["DEMO_TOKEN_TTL", "WebApi"]
+
+DEMO_TOKEN_TTL: Final = 12 * 3600.0
+_SENDER_ROLES: Final = frozenset({"admin", "staff"})
+
+
+def _bearer(request: web.Request) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise HubError(Code.UNAUTHORIZED, "需要 'Authorization: Bearer <连接令牌>'")
+    return value.strip()
+
+
+def _member_json(m: Member) -> dict[str, Any]:
+    """What the page shows of a member: never the phone or WeChat ids."""
+    return {"id": m.id, "name": m.name, "unit": m.unit, "roles": list(m.roles)}
+
+
+class WebApi:
+    def __init__(self, directory: Directory, verifier: TokenVerifier, *, demo: bool) -> None:
+        self.directory = directory
+        self.verifier = verifier
+        self.demo = demo
+        self.login_url = os.environ.get("HUB_WEB_LOGIN_URL") or None
+
+    def add_routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/api/web/config", self.config)
+        r.add_get("/api/web/me", self.me)
+        r.add_get("/api/web/org", self.org)
+        if self.demo:
+            r.add_get("/api/demo/members", self.demo_members)
+            r.add_post("/api/demo/token", self.demo_token)
+
+    def identity(self, request: web.Request) -> Identity:
+        return self.verifier.verify(_bearer(request))  # 101 / 109 -> 401
+
+    async def may_send(self, identity: Identity, member: Member | None) -> bool:
+        if is_admin(identity.claims):
+            return True
+        return member is not None and bool(_SENDER_ROLES.intersection(member.roles))
+
+    async def config(self, request: web.Request) -> web.Response:
+        return json_response({"demo": self.demo, "login_url": self.login_url})
+
+    async def me(self, request: web.Request) -> web.Response:
+        identity = self.identity(request)
+        db = self.directory.db
+        m = await store.get_member(db, identity.member)
+        groups = await store.list_groups(db, member=identity.member) if m is not None else []
+        ids = sorted({x for g in groups for x in g.members})
+        names = {x.id: x.name for x in await store.list_members(db, ids=ids, limit=len(ids) + 1)}
+        unit = await store.get_unit(db, m.unit) if m is not None else None
+        return json_response(
+            {
+                "member": identity.member,
+                "name": m.name if m is not None else (identity.name or identity.member),
+                "unit": None if unit is None else unit.to_json(),
+                "roles": list(m.roles) if m is not None else [],
+                "admin": is_admin(identity.claims) or (m is not None and "admin" in m.roles),
+                "sender": await self.may_send(identity, m),
+                "groups": [
+                    {
+                        "id": g.id,
+                        "channel": f"group:{g.id}",
+                        "name": g.name,
+                        "owners": sorted(g.owners),
+                        "members": [{"id": x, "name": names.get(x, x)} for x in sorted(g.members)],
+                    }
+                    for g in groups
+                ],
+            }
+        )
+
+    async def org(self, request: web.Request) -> web.Response:
+        identity = self.identity(request)
+        db = self.directory.db
+        if not await self.may_send(identity, await store.get_member(db, identity.member)):
+            raise HubError(Code.PERMISSION_DENIED, "只有管理员和党务工作者可以发布通知")
+        units = await store.list_units(db)
+        groups = await store.list_groups(db)
+        return json_response(
+            {
+                "units": [u.to_json() for u in units],
+                "groups": [
+                    {"id": g.id, "name": g.name, "unit": g.unit, "size": len(g.members)}
+                    for g in groups
+                ],
+                "roles": ROLE_LABELS,
+                "kinds": KIND_LABELS,
+            }
+        )
+
+    async def demo_members(self, request: web.Request) -> web.Response:
+        db = self.directory.db
+        units = {u.id: u.name for u in await store.list_units(db)}
+        members = await store.list_members(db, limit=200)
+        return json_response(
+            {
+                "members": [
+                    dict(
+                        _member_json(m),
+                        unit_name=units.get(m.unit, m.unit),
+                        role_names=[ROLE_LABELS.get(r, r) for r in m.roles],
+                        flowing=m.flowing,
+                    )
+                    for m in members
+                ]
+            }
+        )
+
+    async def demo_token(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        member_id = body.get("member")
+        if not isinstance(member_id, str):
+            raise HubError(Code.BAD_REQUEST, "'member' is required")
+        m = await store.get_member(self.directory.db, member_id)
+        if m is None:
+            raise HubError(Code.NOT_FOUND, f"演示组织中没有成员“{member_id}”")
+        extra: dict[str, Any] = {"roles": list(m.roles)}
+        if "admin" in m.roles:
+            extra["role"] = "admin"
+        token = self.verifier.mint(m.id, name=m.name, ttl=DEMO_TOKEN_TTL, extra=extra)
+        return json_response({"token": token, "member": m.id, "name": m.name})
