@@ -1042,6 +1042,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=None)
     s = sub.add_parser("presence", help="print {member: connections}")
     s.add_argument("channel", metavar="CHANNEL")
+    s = sub.add_parser("call", help="any op (e.g. receipt, read): print its reply")
+    s.add_argument("op", metavar="OP")
+    s.add_argument("fields", metavar="FIELDS_JSON", nargs="?", default="{}")
     return p
 
 
@@ -1114,6 +1117,8 @@ async def _cli(args: argparse.Namespace) -> int:
             _print(
                 {"messages": [m.wire() for m in h.messages], "offset": h.offset, "epoch": h.epoch}
             )
+        elif args.command == "call":
+            _print(await c.request(args.op, **orjson.loads(args.fields)))
         else:
             _print(await c.presence(args.channel))
         return 0
@@ -1122,16 +1127,20 @@ async def _cli(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hub.client``: subscribe, publish, history, presence."""
+    """``python -m hub.client``: subscribe, publish, history, presence, call."""
     args = _parser().parse_args(argv)
     if not args.token:
         sys.stderr.write("a token is required (--token or HUB_CLIENT_TOKEN)\n")
         return 2
-    if args.command == "publish":
+    if args.command in ("publish", "call"):
+        raw = args.data if args.command == "publish" else args.fields
         try:
-            orjson.loads(args.data)
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            sys.stderr.write(f"DATA_JSON is not JSON: {exc}\n")
+            sys.stderr.write(f"{raw!r} is not JSON: {exc}\n")
+            return 2
+        if args.command == "call" and not isinstance(value, dict):
+            sys.stderr.write("FIELDS_JSON must be a JSON object\n")
             return 2
     try:
         return asyncio.run(_cli(args))

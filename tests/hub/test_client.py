@@ -552,6 +552,14 @@ async def test_cli_publish_history_presence(hub: InProcessHub) -> None:
     assert rc == 0 and _json_lines(out) == [{}]
     rc, _, err = await _cli(hub, tok, "publish", "member:other", "1")
     assert rc == 1 and "103" in err
+    rc, out, err = await _cli(hub, tok, "call", "ping")
+    assert rc == 0 and _json_lines(out) == [{}], err
+    rc, out, err = await _cli(hub, tok, "call", "history", '{"channel": "chat:cli", "limit": 1}')
+    assert rc == 0 and _json_lines(out)[0]["messages"][0]["data"] == {"a": 1}, err
+    rc, _, err = await _cli(hub, tok, "call", "receipt", '{"notice": "n", "state": "read"}')
+    assert rc == 1 and "104" in err  # no domain in this hub: the op is not registered
+    rc, _, err = await _cli(hub, tok, "call", "ping", "[1]")
+    assert rc == 2 and "object" in err
 
 
 async def test_cli_subscribe_prints_json_lines(hub: InProcessHub) -> None:
