@@ -54,7 +54,11 @@ class ReceiptBook:
     async def record(self, change: Change) -> Change:
         """Apply one change (waits for its batch's commit); raises 113 when the member
         is not a recipient or the notice is unknown or recalled."""
-        await asyncio.shield(self._writer.submit(change))
+        try:
+            fut = self._writer.submit(change)
+        except RuntimeError:
+            raise HubError(Code.UNAVAILABLE, "shutting down, retry") from None
+        await asyncio.shield(fut)
         if change.error is not None:
             raise change.error
         return change

@@ -136,9 +136,8 @@ class FakeClock:
 async def notice_hub(
     data_dir: Path, database_url: str, clock: FakeClock, **ext_kw: Any
 ) -> AsyncIterator[DomainHub]:
-    ext = DomainExtension(
-        hub_settings(data_dir), clock=clock, escalation_poll=None, adapters_env={}, **ext_kw
-    )
+    ext_kw.setdefault("adapters_env", {})
+    ext = DomainExtension(hub_settings(data_dir), clock=clock, escalation_poll=None, **ext_kw)
     async with running_hub(data_dir, extensions=[ext], database_url=database_url) as hub:
         yield DomainHub(hub, ext)
 
