@@ -16,6 +16,7 @@ from hub import supervisor
 from hub.auth import TokenVerifier, dev_secret
 from hub.bootstrap import Extension, Runtime
 from hub.config import ConfigError, Settings, add_arguments, load_settings
+from hub.protocol.errors import HubError
 
 __all__ = ["SubParsers", "build_parser", "main", "run_server", "setup_logging"]
 
@@ -177,6 +178,9 @@ def main(
         result: int = args.func(args, make_extensions)
     except ConfigError as exc:
         print(f"hub: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except HubError as exc:
+        print(f"hub: {exc.message}", file=sys.stderr)
         return 2
     return result
 
