@@ -146,7 +146,11 @@ class Database(Protocol):
     async def fetchval(self, sql: str, *args: Any) -> Any: ...
 
     def transaction(self) -> AbstractAsyncContextManager[Database]:
-        """``async with db.transaction() as tx:`` — all of ``tx``'s statements or none."""
+        """``async with db.transaction() as tx:`` — all of ``tx``'s statements or none.
+
+        Inside the block use ``tx``, never ``db``: on SQLite the database is one
+        connection behind a lock that the transaction holds, so a statement on ``db``
+        would wait for the transaction that waits for it."""
 
     async def migrate(self, component: str, steps: Sequence[Migration]) -> list[int]:
         """Apply the steps of ``component`` not applied yet (step i is version i+1),
