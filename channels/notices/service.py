@@ -209,24 +209,39 @@ class Notices:
         return here, [m for m in members if m not in seen]
 
     async def publish_to(
+        self,
+        members: Sequence[str],
+        data: dict[str, Any],
+        idem: str | None,
+        *,
+        wait_all: bool = True,
+    ) -> None:
+        """Publish ``data`` on each ``member:<id>``, the members connected here first.
+        Returns once those are durable; the others too with ``wait_all``, else they
+        go out in a background task (they are stored already: catch-up covers them)."""
+        first, rest = self._connected_first(members)
+        await self._publish(first, data, idem)
+        if wait_all:
+            await self._publish(rest, data, idem)
+        elif rest:
+            self.node.spawn(self._publish(rest, data, idem))
+
+    async def _publish(
         self, members: Sequence[str], data: dict[str, Any], idem: str | None
     ) -> None:
-        """Publish ``data`` on each ``member:<id>`` (connected members first); returns once
-        the connected ones have it and every publication is durable."""
-        first, rest = self._connected_first(members)
         pending: list[asyncio.Future[None]] = []
-        for group in (first, rest):
-            for i, m in enumerate(group):
-                res = await self.node.publish(None, f"member:{m}", data, idem, wait=False)
-                if res.committed is not None and not res.committed.done():
-                    pending.append(res.committed)
-                if i % 500 == 499:
-                    await asyncio.sleep(0)  # let this turn's frames leave
+        for i, m in enumerate(members):
+            res = await self.node.publish(None, f"member:{m}", data, idem, wait=False)
+            if res.committed is not None and not res.committed.done():
+                pending.append(res.committed)
+            if i % 500 == 499:
+                await asyncio.sleep(0)  # let this turn's frames leave
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def deliver(self, n: Notice, members: Sequence[str]) -> None:
-        await self.publish_to(members, {"kind": n.kind, "notice": n.payload()}, f"notice:{n.id}")
+        data = {"kind": n.kind, "notice": n.payload()}
+        await self.publish_to(members, data, f"notice:{n.id}", wait_all=len(members) <= 1000)
 
     # -- catch-up at connect ---------------------------------------------------------------
     async def unsigned(self, member: str) -> list[dict[str, Any]]:
