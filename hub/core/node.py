@@ -33,7 +33,16 @@ from hub.protocol.names import namespace_of
 from hub.protocol.requests import Since
 from hub.protocol.websocket import ping_frame
 
-__all__ = ["Authenticated", "ConnectHook", "LocalChannel", "Node", "PublishHook", "Subscribed"]
+__all__ = [
+    "EVENTS_CHANNEL",
+    "Authenticated",
+    "ConnectHook",
+    "EventHandler",
+    "LocalChannel",
+    "Node",
+    "PublishHook",
+    "Subscribed",
+]
 
 log = logging.getLogger("hub.node")
 
@@ -41,8 +50,12 @@ ConnectHook = Callable[[Client], Awaitable[dict[str, Any] | None]]
 DisconnectHook = Callable[[Client], None]
 # after an accepted (not duplicate) publish: (identity or None for the API, channel, result)
 PublishHook = Callable[[Identity | None, str, PublishResult], None]
+EventHandler = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 _PING = ping_frame(b"")
+# Events between the processes of one hub travel on this broker channel; its name is
+# not a valid channel name, so no client can subscribe to it or publish on it.
+EVENTS_CHANNEL = "_hub:events"
 _NO_JOIN_LEAVE = frozenset({"member", "notice"})
 
 
@@ -145,6 +158,7 @@ class Node:
         self.connect_hooks: list[ConnectHook] = []
         self.disconnect_hooks: list[DisconnectHook] = []
         self.publish_hooks: list[PublishHook] = []
+        self._event_handlers: dict[str, list[EventHandler]] = {}
         self.node_id = settings.node_id or f"{os.getpid():x}{secrets.token_hex(2)}"
         self.closing = False
         self.connections = 0  # open transports, authenticated or not
@@ -159,7 +173,29 @@ class Node:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self.broker.start(self)
+        await self.broker.subscribe(EVENTS_CHANNEL)
         self._sweeper = self._loop.create_task(self._ping_loop())
+
+    # -- events between the processes of a hub ------------------------------------------
+    def on_event(self, kind: str, handler: EventHandler) -> None:
+        """Call ``handler(payload)`` in every process when any process :meth:`emit`s ``kind``."""
+        self._event_handlers.setdefault(kind, []).append(handler)
+
+    async def emit(self, kind: str, payload: dict[str, Any]) -> None:
+        """Tell every process of the hub (this one included), e.g. that the directory changed."""
+        await self.broker.publish_control(
+            EVENTS_CHANNEL, {"push": "_event", "kind": kind, "payload": payload}
+        )
+
+    def _dispatch_event(self, push: dict[str, Any]) -> None:
+        for handler in self._event_handlers.get(str(push.get("kind")), ()):
+            try:
+                result = handler(push.get("payload") or {})
+            except Exception:
+                log.exception("event handler failed")
+                continue
+            if asyncio.iscoroutine(result):
+                self.spawn(result)
 
     async def shutdown(self, deadline: float = 5.0) -> None:
         """Tell every client to reconnect elsewhere (4012), then close the broker."""
@@ -247,6 +283,9 @@ class Node:
         self.stats.deliveries += len(ch)
 
     def on_control(self, channel: str, push: dict[str, Any]) -> None:
+        if channel == EVENTS_CHANNEL:
+            self._dispatch_event(push)
+            return
         ch = self.channels.get(channel)
         if ch is None:
             return

@@ -424,3 +424,16 @@ async def test_broker_metrics_on_the_metrics_endpoint(
         assert values["hub_broker_link_up"] == 1.0
         assert values["hub_broker_probe_failures"] == 0.0
         assert "hub_broker_reconnects" in values and "hub_broker_gaps_lost" in values
+
+
+async def test_events_reach_every_process(tmp_path: Path, redis_server: RedisServer) -> None:
+    async with (
+        running_hub(tmp_path / "a", redis_url=fast(redis_server.url)) as a,
+        running_hub(tmp_path / "b", redis_url=fast(redis_server.url)) as b,
+    ):
+        got: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
+        a.runtime.node.on_event("directory.changed", got["a"].append)
+        b.runtime.node.on_event("directory.changed", got["b"].append)
+        await a.runtime.node.emit("directory.changed", {"members": ["m1"]})
+        await wait_until(lambda: got["a"] and got["b"], what="the event on both processes")
+        assert got == {"a": [{"members": ["m1"]}], "b": [{"members": ["m1"]}]}

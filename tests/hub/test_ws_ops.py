@@ -294,3 +294,19 @@ async def test_join_leave_capped_in_large_channels(tmp_path: Any) -> None:
         assert not [p for p in a.pushes if p.get("push") == "join" and p["member"] == "c"]
         members = (await a.ok("presence", channel=ROOM))["members"]
         assert set(members) == {"a", "b", "c"}  # presence still answers
+
+
+async def test_node_events_and_their_channel_is_closed_to_clients(hub: InProcessHub) -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def handler(payload: dict[str, Any]) -> None:
+        seen.append(payload)
+
+    hub.runtime.node.on_event("x.changed", handler)
+    await hub.runtime.node.emit("x.changed", {"n": 1})
+    from tests.support.hubs import wait_until
+
+    await wait_until(lambda: seen, what="the event")
+    assert seen == [{"n": 1}]
+    c = await client(hub, "alice")
+    assert (await c.call("subscribe", channel="_hub:events"))["error"]["code"] == 102
