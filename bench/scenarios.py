@@ -25,9 +25,9 @@ NEEDS: dict[str, dict[str, str]] = {
     },
     "S5": {
         "hub": (
-            "the notice API of channels/ (send a notice to an audience of 10,000 members, "
-            "receipt op) — then: 10,000 member connections, one notice, time until every "
-            "connected recipient has it, receipt ingest rate"
+            "runs on its own: `python -m bench.notices` (hub serve with the domain, 10,000 "
+            "recipients, time until every connected recipient has the notice, receipt "
+            "ingest rate; figures in docs/performance.md)"
         ),
         "floor": "not applicable: the floor has no notices",
     },
