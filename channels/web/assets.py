@@ -32,10 +32,11 @@ _HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-# The page loads nothing from elsewhere; attachment links open in a new tab.
+# The page loads nothing from elsewhere; attachment links open in a new tab. Inline
+# styles are allowed for the printable 回执单, opened from a blob: URL (it inherits this).
 _CSP: Final = (
     "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
-    "style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'self'; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
 

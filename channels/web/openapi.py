@@ -61,10 +61,21 @@ def web_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/web/names": {
+            "get": {
+                "summary": "Display names of members (ids comma-separated, at most 200)",
+                "description": _TOKEN,
+                "parameters": [{"name": "ids", "in": "query", "schema": _STR}],
+                "responses": {
+                    "200": _ok(_obj(names={"type": "object"})),
+                    **error_responses(401),
+                },
+            }
+        },
         "/api/web/org": {
             "get": {
                 "summary": "Units, groups and role labels for choosing a notice's audience",
-                "description": _TOKEN + " Admins and party-affairs workers (staff) only.",
+                "description": _TOKEN + " Admin tokens only (as the notices API).",
                 "responses": {
                     "200": _ok(
                         _obj(

@@ -13,10 +13,12 @@ from tests.web.conftest import Hub, People
 GROUP = "group:xh-staff"  # 新华街道党务工作群: zhang.wei, li.na, wang.fang, liu.yang
 
 
-def sign_in(people: People, hub: Hub, member: str, name: str, **kw: Any) -> Any:
+def sign_in(
+    people: People, hub: Hub, member: str, name: str, *, admin: bool = False, **kw: Any
+) -> Any:
     """The production hand-off: the organization's login sends the person to
     ``/#token=…``."""
-    token = hub.token(member, name=name)
+    token = hub.token(member, name=name, admin=admin)
     page = people.open(f"{hub.url}/#token={token}", who=member, **kw)
     expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
     return page

@@ -14,6 +14,17 @@ const app = {
   me: null,
   hub: null,
   chats: null,
+  names: new Map(),
+  nameOf(id) {
+    if (id === null || id === undefined) return '系统';
+    if (!app.names.has(id)) {
+      app.names.set(id, id);
+      api(`/api/web/names?ids=${encodeURIComponent(id)}`, { token: app.token }).then((r) => {
+        if (r.names[id]) { app.names.set(id, r.names[id]); app.inbox?.changed(); }
+      }).catch(() => {});
+    }
+    return app.names.get(id);
+  },
   inbox: null,
   notices: null,
   badges() {
@@ -109,6 +120,7 @@ async function start() {
     showSignIn(expired ? '登录已过期，请重新进入。' : `连接被拒绝：${ev.detail.reason || ev.detail.code}`);
   });
   setConn('connecting');
+  for (const g of app.me.groups) for (const m of g.members) app.names.set(m.id, m.name);
   app.chats = new Chats(app);
   try {
     const { Inbox } = await import('./inbox.js');
@@ -139,6 +151,7 @@ function route() {
     tab.classList.toggle('active', on);
     if (on) tab.setAttribute('aria-current', 'page'); else tab.removeAttribute('aria-current');
   }
+  if (app.notices && view !== 'notices') app.notices.leave();
   if (view === 'inbox' && app.inbox) app.inbox.render(main, arg);
   else if (view === 'sent' && app.notices) app.notices.renderSent(main);
   else if (view === 'compose' && app.notices) app.notices.renderCompose(main);

@@ -207,6 +207,12 @@ export class Hub extends EventTarget {
   }
 }
 
+/** Stop following a channel (unsubscribes when connected). */
+Hub.prototype.unfollow = function unfollow(channel) {
+  if (!this.subs.delete(channel) || this.state !== 'connected') return;
+  this.send({ op: 'unsubscribe', channel }).catch(() => {});
+};
+
 class Sub {
   constructor(hub, channel, handler, server) {
     this.hub = hub;
