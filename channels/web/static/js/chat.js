@@ -240,7 +240,7 @@ export class Chats {
     this.scroller = h('div', { class: 'scroller', tabindex: '0', onscroll: () => this.onScroll(g) },
       this.olderBtn, this.listMsgs);
     this.input = h('textarea', { id: 'msg-input', rows: '1', maxlength: '4000', autocomplete: 'off',
-      placeholder: '输入消息，输入 @ 提及成员，Enter 发送', 'aria-autocomplete': 'list',
+      placeholder: '输入消息，@ 提及成员', 'aria-autocomplete': 'list',
       'aria-controls': 'mention-pop', 'aria-expanded': 'false' });
     this.pop = h('ul', { class: 'mention-pop', id: 'mention-pop', role: 'listbox', 'aria-label': '提及成员', hidden: true });
     const form = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.submit(g); } },

@@ -317,15 +317,15 @@ export class Notices {
   }
 
   chart(rows) {
-    const W = 420; const rowH = 26; const left = 130; const top = 8;
+    const W = 420; const rowH = 26; const left = 150; const top = 8;
     const H = top + rows.length * rowH + 24;
     const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': 'chart-title' },
       s('title', { id: 'chart-title' }, '各单位签收情况图'));
     rows.forEach((r, i) => {
       const t = r.c.sent + r.c.delivered + r.c.read + r.c.acked || 1;
       const y = top + i * rowH;
-      const label = r.name.length > 9 ? r.name.slice(0, 8) + '…' : r.name;
-      svg.append(s('text', { x: 4 + r.depth * 8, y: y + 16 }, label));
+      const label = r.name.length > 10 ? r.name.slice(0, 9) + '…' : r.name;
+      svg.append(s('text', { x: 4 + r.depth * 6, y: y + 16, 'font-size': '11' }, label));
       let x = left;
       for (const k of STATES) {
         const w = ((W - left - 40) * r.c[k]) / t;
