@@ -71,19 +71,22 @@ async def run(recipients: int, connected: int, notices: int) -> dict[str, Any]:
             "HUB_TOKEN_SECRET": secret,
             "HUB_API_KEY": key,
         }
-        log = open(Path(tmp) / "hub.log", "wb")
-        proc = subprocess.Popen(
+        proc = _start_hub(env, Path(tmp) / "hub.log")
+        try:
+            return await _measure(port, secret, key, tmp, recipients, connected, notices)
+        finally:
+            proc.terminate()
+            await asyncio.to_thread(proc.wait, 30)
+
+
+def _start_hub(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
             [sys.executable, "-m", "channels.cli", "serve"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        try:
-            return await _measure(port, secret, key, tmp, recipients, connected, notices)
-        finally:
-            proc.terminate()
-            proc.wait(30)
-            log.close()
 
 
 async def _measure(

@@ -62,7 +62,8 @@ class AlertsApi:
         if not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap <= 100:
             raise bad("sms_daily_cap 应为 0 到 100 的整数")
         await self.escalator.db.execute(
-            "INSERT INTO alr_prefs (member, quiet_start, quiet_end, sms_daily_cap) VALUES (?, ?, ?, ?) "
+            "INSERT INTO alr_prefs (member, quiet_start, quiet_end, sms_daily_cap) VALUES (?, "
+            "?, ?, ?) "
             "ON CONFLICT (member) DO UPDATE SET quiet_start = excluded.quiet_start, "
             "quiet_end = excluded.quiet_end, sms_daily_cap = excluded.sms_daily_cap",
             member,

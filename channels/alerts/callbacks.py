@@ -45,7 +45,8 @@ class CallbackSink:
         end = time.monotonic() + self.match_wait
         while True:  # the report can overtake the write of the provider's message id
             row = await db.fetchrow(
-                "SELECT id, notice, member, via, status FROM ntc_attempts WHERE provider_message_id = ? "
+                "SELECT id, notice, member, via, status FROM ntc_attempts WHERE "
+                "provider_message_id = ? "
                 "AND provider = ?",
                 rep.provider_message_id,
                 rep.provider,

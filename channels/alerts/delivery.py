@@ -161,7 +161,8 @@ class Outbox:
     ) -> str:
         ref = f"t{secrets.token_hex(8)}"
         await self.notices.db.execute(
-            "INSERT INTO ntc_attempts (id, notice, member, rung, via, provider, provider_message_id, "
+            "INSERT INTO ntc_attempts (id, notice, member, rung, via, provider, "
+            "provider_message_id, "
             "address, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ref,
             a.notice,
@@ -178,7 +179,8 @@ class Outbox:
 
     async def _finish(self, ref: str, a: Attempt) -> None:
         await self.notices.db.execute(
-            "UPDATE ntc_attempts SET status = ?, provider = ?, provider_message_id = ? WHERE id = ?",
+            "UPDATE ntc_attempts SET status = ?, provider = ?, provider_message_id = ? WHERE "
+            "id = ?",
             a.status,
             a.provider,
             a.message_id,

@@ -28,6 +28,8 @@ from hub.protocol.errors import HubError
 
 __all__ = ["Escalator"]
 
+DEFAULT_QUIET = Quiet(22 * 60, 7 * 60)  # 22:00–07:00 China time
+
 log = logging.getLogger("channels.alerts.scheduler")
 
 _BATCH: Final = 50
@@ -43,7 +45,7 @@ class Escalator:
         owner: str | None = None,
         lease: float = 120.0,
         poll: float | None = 1.0,
-        quiet: Quiet | None = Quiet(22 * 60, 7 * 60),
+        quiet: Quiet | None = DEFAULT_QUIET,
         sms_daily_cap: int = 5,
     ) -> None:
         self.notices = notices
@@ -75,14 +77,16 @@ class Escalator:
         ]
         if rows:
             await tx.executemany(
-                "INSERT INTO alr_rungs (notice, rung, member, via, until_rank, due_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO alr_rungs (notice, rung, member, via, until_rank, due_at) VALUES "
+                "(?, ?, ?, ?, ?, ?)",
                 rows,
             )
             self._wake.set()
 
     async def pending(self, notice: str) -> list[dict[str, Any]]:
         rows = await self.db.fetch(
-            "SELECT rung, member, via, due_at, done_at, owner FROM alr_rungs WHERE notice = ? ORDER BY rung, member",
+            "SELECT rung, member, via, due_at, done_at, owner FROM alr_rungs WHERE notice = ? "
+            "ORDER BY rung, member",
             notice,
         )
         return [dict(r) for r in rows]
@@ -127,7 +131,8 @@ class Escalator:
             "AND due_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?"
         )
         lease = (
-            "UPDATE alr_rungs SET owner = ?, lease_until = ? WHERE notice = ? AND rung = ? AND member = ? "
+            "UPDATE alr_rungs SET owner = ?, lease_until = ? WHERE notice = ? AND rung = ? "
+            "AND member = ? "
             "AND done_at IS NULL AND (lease_until IS NULL OR lease_until < ?)"
         )
         got: list[Row] = []
@@ -189,7 +194,8 @@ class Escalator:
         done = {
             r["member"]
             for r in await self.db.fetch(
-                "SELECT member FROM ntc_attempts WHERE notice = ? AND rung = ? AND status <> 'deferred'",
+                "SELECT member FROM ntc_attempts WHERE notice = ? AND rung = ? AND status <> "
+                "'deferred'",
                 notice,
                 rung,
             )

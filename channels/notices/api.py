@@ -110,7 +110,8 @@ class NoticesApi:
             str(title)[:100],
         )
         await self.notices.db.execute(
-            "INSERT INTO ntc_refusals (ts, sender, title, classification, reason) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO ntc_refusals (ts, sender, title, classification, reason) VALUES (?, "
+            "?, ?, ?, ?)",
             self.notices.now_ms(),
             sender,
             str(title)[:200],
@@ -136,7 +137,8 @@ class NoticesApi:
         db = self.notices.db
         if sender:
             rows = await db.fetch(
-                f"SELECT {_COLS} FROM ntc_notices WHERE sender = ? ORDER BY created_at DESC LIMIT ? OFFSET ?",
+                f"SELECT {_COLS} FROM ntc_notices WHERE sender = ? ORDER BY created_at DESC "
+                "LIMIT ? OFFSET ?",
                 sender,
                 limit,
                 offset,
@@ -156,7 +158,8 @@ class NoticesApi:
     async def _inbox(self, member: str, limit: int, offset: int) -> list[dict[str, Any]]:
         cols = ", ".join("n." + c.strip() for c in _COLS.split(","))
         rows = await self.notices.db.fetch(
-            f"SELECT r.rank AS rrank, {cols} FROM ntc_receipts r JOIN ntc_notices n ON n.id = r.notice "
+            f"SELECT r.rank AS rrank, {cols} FROM ntc_receipts r JOIN ntc_notices n ON n.id = "
+            "r.notice "
             "WHERE r.member = ? ORDER BY n.created_at DESC LIMIT ? OFFSET ?",
             member,
             limit,
@@ -192,7 +195,8 @@ class NoticesApi:
     async def refusals(self, request: web.Request) -> web.Response:
         self._admin(request)
         rows = await self.notices.db.fetch(
-            "SELECT ts, sender, title, classification, reason FROM ntc_refusals ORDER BY ts DESC LIMIT 500"
+            "SELECT ts, sender, title, classification, reason FROM ntc_refusals ORDER BY ts "
+            "DESC LIMIT 500"
         )
         return json_response({"refusals": [dict(r) for r in rows]})
 

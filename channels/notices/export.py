@@ -134,7 +134,8 @@ def sheet_html(n: Notice, counts: dict[str, int], items: Sequence[dict[str, Any]
     """The printable 回执单: the notice, the totals and one line per recipient."""
     e = html.escape
     rows = "\n".join(
-        f"<tr><td>{i}</td><td>{e(it['unit_name'] or it['unit'])}</td><td>{e(it['name'] or it['member'])}</td>"
+        f"<tr><td>{i}</td><td>{e(it['unit_name'] or it['unit'])}</td>"
+        f"<td>{e(it['name'] or it['member'])}</td>"
         f"<td>{STATE_LABELS[it['state']]}</td><td>{fmt_ts(it['acked_at'])}</td>"
         f"<td>{e(CHANNEL_LABELS.get(it['channel'] or '', it['channel'] or ''))}</td></tr>"
         for i, it in enumerate(items, 1)

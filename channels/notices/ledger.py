@@ -77,7 +77,8 @@ async def append(tx: Database, notice: str, events: Sequence[Event]) -> None:
         rows.append((notice, seq, ev.member, ev.kind, ev.state, ev.channel, detail, ev.ts, prev, h))
         prev = h
     await tx.executemany(
-        "INSERT INTO ntc_events (notice, seq, member, kind, state, channel, detail, ts, prev, hash) "
+        "INSERT INTO ntc_events (notice, seq, member, kind, state, channel, detail, ts, prev, "
+        "hash) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )

@@ -39,13 +39,15 @@ _PAGING: Final = [_q("limit", {"type": "integer"}), _q("offset", {"type": "integ
 PATHS: Final[dict[str, Any]] = {
     "/api/notices": {
         "post": {
-            "summary": "Send a notice to an audience (stored with one receipt per recipient before any push); "
+            "summary": "Send a notice to an audience (stored with one receipt per recipient "
+            "before any push); "
             "密级 秘密/机密/绝密 is refused (403) and logged",
             "requestBody": json_body(ref("NoticeRequest")),
             "responses": _CREATED,
         },
         "get": {
-            "summary": "Notices: a member's inbox (?member=) or a sender's list (?sender=) with counts",
+            "summary": "Notices: a member's inbox (?member=) or a sender's list (?sender=) "
+            "with counts",
             "parameters": [
                 _q("member", {"type": "string"}),
                 _q("sender", {"type": "string"}),
@@ -69,7 +71,8 @@ PATHS: Final[dict[str, Any]] = {
     },
     "/api/notices/{id}/receipts": {
         "get": {
-            "summary": "Receipts filtered by state (or 'unsigned') and unit subtree, paged; format=csv for a CSV file",
+            "summary": "Receipts filtered by state (or 'unsigned') and unit subtree, paged; "
+            "format=csv for a CSV file",
             "parameters": [
                 _ID,
                 _q("state", {"type": "string"}),

@@ -157,7 +157,8 @@ class Notices:
         self, tx: Database, n: Notice, idem: str | None, recipients: Sequence[tuple[str, str]]
     ) -> None:
         await tx.execute(
-            f"INSERT INTO ntc_notices ({_COLS}, idem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO ntc_notices ({_COLS}, idem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?)",
             n.id,
             n.kind,
             n.sender,
@@ -317,7 +318,8 @@ class Notices:
         async with self.db.transaction() as tx:
             await ledger.lock(tx, n.id)
             changed = await tx.execute(
-                "UPDATE ntc_notices SET recalled_at = ?, recalled_by = ? WHERE id = ? AND recalled_at IS NULL",
+                "UPDATE ntc_notices SET recalled_at = ?, recalled_by = ? WHERE id = ? AND "
+                "recalled_at IS NULL",
                 now,
                 by,
                 n.id,
@@ -371,7 +373,8 @@ class Notices:
         """Counts by state for every unit on the way from a recipient's unit to the
         root: each unit counts its own recipients and those of all its sub-units."""
         rows = await self.db.fetch(
-            "SELECT unit, rank, COUNT(*) AS n FROM ntc_receipts WHERE notice = ? GROUP BY unit, rank",
+            "SELECT unit, rank, COUNT(*) AS n FROM ntc_receipts WHERE notice = ? GROUP BY "
+            "unit, rank",
             notice_id,
         )
         totals: dict[str, dict[str, int]] = {}

@@ -244,7 +244,8 @@ async def test_two_schedulers_on_one_postgresql_run_each_rung_once(
         ran = await asyncio.gather(h1.ext.escalator.tick(), h2.ext.escalator.tick())
         assert sum(ran) == 4
         rows = await h1.hub.runtime.store.database.fetch(
-            "SELECT notice, member, rung, COUNT(*) AS c FROM ntc_attempts GROUP BY notice, member, rung"
+            "SELECT notice, member, rung, COUNT(*) AS c FROM ntc_attempts GROUP BY notice, "
+            "member, rung"
         )
         assert len(rows) == 4 * 3 * 2 and all(r["c"] == 1 for r in rows)
         assert len(wechat_to(standins)) == 4 * 2 and len(sms_to(standins)) == 4 * 3
