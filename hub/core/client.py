@@ -2,9 +2,8 @@
 the outbound slot of coalesced frames, the request queue and the rate limiter.
 
 A client holds no task and no timer while idle. Requests are handled in order:
-an idle client's request runs at once (eagerly, see :mod:`hub.core.eager`); only a
-request that has to wait starts a task, which then drains the requests queued
-behind it and ends. Frames queued during one loop turn leave in one ``transport.write``
+the first request of a burst starts one worker task, which ends when the queue
+is empty. Frames queued during one loop turn leave in one ``transport.write``
 (see :meth:`hub.core.node.Node.flush`).
 """
 
@@ -13,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.auth import Identity
-from hub.core import eager
 from hub.protocol.codec import JSON, Codec
 from hub.protocol.requests import Request, error_push, error_reply, ok_reply
 from hub.protocol.websocket import binary_frame, text_frame
@@ -136,22 +133,20 @@ class Client:
 
     # -- requests -------------------------------------------------------------
     def submit(self, req: Request) -> None:
-        """Handle a request now if the client is idle (eagerly: no task unless it has
-        to wait), else queue it: one client's requests are handled one after another."""
+        """Queue a request; requests of one client are handled one after another."""
         inbox = self._inbox
         if inbox is not None:
             inbox.append(req)
             return
-        coro = self.node.dispatcher.handle(self, req)
-        done, step = eager.start(coro)
-        if not done:
-            self._inbox = deque()
-            self.node.spawn(self._work(coro, step))
+        self._inbox = deque((req,))
+        self.node.starting += 1
+        self.node.spawn(self._work())
 
-    async def _work(self, coro: Coroutine[Any, Any, None], step: Any) -> None:
+    async def _work(self) -> None:
+        self.node.starting -= 1
+        inbox = self._inbox
+        assert inbox is not None
         try:
-            await eager.finish(coro, step)
-            inbox = self._inbox
             while inbox and self.state < ClientState.CLOSING:
                 await self.node.dispatcher.handle(self, inbox.popleft())
         finally:

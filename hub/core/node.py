@@ -165,6 +165,8 @@ class Node:
         self._counter = 0
         self._dirty: list[Client] = []
         self._flush_handle: asyncio.Handle | None = None
+        self._flush_deferred = False
+        self.starting = 0  # request tasks created but not yet started
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -234,7 +236,17 @@ class Node:
             self._flush_handle = loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write every client's queued frames of this loop turn, one write each."""
+        """Write every client's queued frames of this loop turn, one write each.
+
+        Requests read in this turn start their tasks after a flush already scheduled:
+        the flush then waits one turn (once) for them, so that under load the
+        publications of all the requests read together leave in one write."""
+        if self.starting and not self._flush_deferred:
+            self._flush_deferred = True
+            loop = self._loop or asyncio.get_running_loop()
+            self._flush_handle = loop.call_soon(self.flush)
+            return
+        self._flush_deferred = False
         self._flush_handle = None
         dirty, self._dirty = self._dirty, []
         limit = self.settings.client_queue_max
