@@ -15,6 +15,11 @@ Kinds of scenario:
 - ``idle`` (S3): N connections opened and left idle → time to open, server memory per
   connection.
 
+Several servers (S4: hubs joined through Redis): ``ports`` lists them; connection i of
+each kind (subscriber i, publisher i) goes to ``ports[i % len(ports)]``. Server CPU and
+peak memory are summed over ``server_pids`` (each also reported alone), ``redis_pid``'s
+are reported separately.
+
 Every message's ``data`` is ``{"t": time.time_ns() at send, "p": publisher, "seq": n,
 "pad": "..."}`` (about ``data_bytes`` of JSON). Each subscriber tracks, per publisher,
 the next expected seq: losses (never received), duplicates, reordering; and the channel
@@ -381,10 +386,19 @@ def source_hosts(spec: dict[str, Any], n: int) -> list[str | None]:
     return [f"127.0.0.{i + 2}" for i in range(k)]
 
 
+def server_pids(spec: dict[str, Any]) -> list[int]:
+    pids = [int(p) for p in spec.get("server_pids") or []]
+    if not pids and spec.get("server_pid"):
+        pids = [int(spec["server_pid"])]
+    return pids
+
+
 class Snapshot:
-    def __init__(self, server_pid: int, subs: list[Sub]) -> None:
+    def __init__(self, pids: list[int], subs: list[Sub], redis_pid: int = 0) -> None:
         self.t = time.monotonic()
-        self.server = stats.cpu_times(server_pid) if server_pid else (0.0, 0.0)
+        self.each = [stats.cpu_times(p) for p in pids]
+        self.server = (sum(c[0] for c in self.each), sum(c[1] for c in self.each))
+        self.redis = stats.cpu_times(redis_pid) if redis_pid else (0.0, 0.0)
         ot = os.times()
         self.gen = (ot.user, ot.system)
         self.received = sum(s.received for s in subs)
@@ -400,7 +414,8 @@ async def open_many(
     phase: str,
 ) -> tuple[list[Any], int, float]:
     """Open ``n`` connections (bounded concurrency, bounded time); return (open, failed, s)."""
-    host, port = spec["host"], int(spec["port"])
+    host = spec["host"]
+    ports = [int(p) for p in spec.get("ports") or [spec["port"]]]
     hosts = source_hosts(spec, n)
     concurrency = int(spec.get("connect_concurrency", 200))
     deadline = float(spec.get("connect_timeout_s", 120.0))
@@ -414,6 +429,7 @@ async def open_many(
         nonlocal failed
         async with sem:
             conn = make(i)
+            port = ports[i % len(ports)]
             try:
                 if isinstance(conn, LibSub):
                     path = ws_path(spec, f"{prefix}-{i}", publish)
@@ -449,16 +465,28 @@ async def open_many(
     return conns, failed, time.monotonic() - t0
 
 
-async def subscribe_all(subs: list[Sub], progress: Progress) -> int:
-    """Subscribe every subscriber to the channel; return how many failed."""
+async def subscribe_all(subs: list[Sub], progress: Progress, window: int = 0) -> int:
+    """Subscribe every subscriber to the channel; return how many failed.
+
+    ``window`` > 0 keeps at most that many subscribes in flight (else all at once)."""
     loop = asyncio.get_running_loop()
     req = orjson.dumps({"id": 1, "op": "subscribe", "channel": G.channel})
     for s in subs:
         s.ready = loop.create_future()
-        s.send_text(req)
+    window = window if window > 0 else len(subs)
+    sent = 0
+
+    def send_upto(n: int) -> None:
+        nonlocal sent
+        for s in subs[sent : min(n, len(subs))]:
+            s.send_text(req)
+        sent = max(sent, min(n, len(subs)))
+
+    send_upto(window)
     failed = 0
     t0 = time.monotonic()
     for i, s in enumerate(subs):
+        send_upto(i + window)
         assert s.ready is not None
         remaining = max(0.1, 60.0 - (time.monotonic() - t0))
         try:
@@ -484,7 +512,8 @@ async def run_traffic(spec: dict[str, Any], progress: Progress) -> dict[str, Any
     kind = spec["kind"]
     nsub = int(spec["subscribers"])
     npub = int(spec.get("publishers", 8))
-    server_pid = int(spec.get("server_pid") or 0)
+    pids = server_pids(spec)
+    redis_pid = int(spec.get("redis_pid") or 0)
     G.channel = spec.get("channel", "bench:room")
     G.max_inflight = int(spec.get("inflight", 4))
     pad = pad_for(int(spec.get("data_bytes", 200)))
@@ -505,7 +534,10 @@ async def run_traffic(spec: dict[str, Any], progress: Progress) -> dict[str, Any
         result["status"] = "error"
         result["error"] = "could not open connections"
         return result
-    result["subscribe_failed"] = await subscribe_all(subs, progress)
+    sub_window = int(spec.get("subscribe_window", 0))
+    if sub_window:
+        result["subscribe_window"] = sub_window
+    result["subscribe_failed"] = await subscribe_all(subs, progress, sub_window)
     subs = [s for s in subs if not s.closed]
     # Let setup traffic (e.g. presence join pushes to every subscriber) die down before
     # measuring: wait for 0.5 s without other pushes, at most settle_max_s.
@@ -567,9 +599,9 @@ async def run_traffic(spec: dict[str, Any], progress: Progress) -> dict[str, Any
 
     await timed("warmup", warm)
     G.win_start = time.time_ns()
-    snap0 = Snapshot(server_pid, subs)
+    snap0 = Snapshot(pids, subs, redis_pid)
     await timed("measure", dur)
-    snap1 = Snapshot(server_pid, subs)
+    snap1 = Snapshot(pids, subs, redis_pid)
     G.win_end = time.time_ns()
     G.running = False
     if sender is not None:
@@ -626,6 +658,16 @@ async def run_traffic(spec: dict[str, Any], progress: Progress) -> dict[str, Any
         generator_limited=bool(window > 0 and gcpu / window >= 0.9),
         send_lag_max_ms=round(send_lag_max * 1000, 1) if kind == "rate" else None,
     )
+    if len(pids) > 1 or redis_pid:
+        each = [(b[0] - a[0]) + (b[1] - a[1]) for a, b in zip(snap0.each, snap1.each, strict=True)]
+        rcpu = (snap1.redis[0] - snap0.redis[0]) + (snap1.redis[1] - snap0.redis[1])
+        result.update(
+            servers=len(pids),
+            server_cpu_util_each=[round(c / window, 3) for c in each] if window > 0 else None,
+            server_cpu_us_per_delivery_each=[round(c * per, 3) for c in each] if per else None,
+            redis_cpu_us_per_delivery=round(rcpu * per, 3) if per and redis_pid else None,
+            redis_cpu_util=round(rcpu / window, 3) if window > 0 and redis_pid else None,
+        )
     for c in [*subs, *pubs]:
         c.close()
     return result
@@ -684,9 +726,11 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     progress = Progress(spec["name"], bool(spec.get("progress", True)))
     soft, hard = raise_nofile()
     need = int(spec.get("connections") or spec.get("subscribers", 0)) + 64
-    server_pid = int(spec.get("server_pid") or 0)
-    server_nofile = proc_nofile(server_pid) if server_pid else None
-    if need > soft or (server_nofile is not None and need > server_nofile):
+    pids = server_pids(spec)
+    per_server = math.ceil((need - 64) / max(len(pids), 1)) + 64
+    limits = [n for n in (proc_nofile(p) for p in pids) if n is not None]
+    server_nofile = min(limits) if limits else None
+    if need > soft or (server_nofile is not None and per_server > server_nofile):
         return {
             "status": "skipped",
             "needs": (
@@ -706,8 +750,14 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     ot1 = os.times()
     result["generator_cpu_s_total"] = round((ot1.user - ot0.user) + (ot1.system - ot0.system), 3)
     result["elapsed_s"] = round(time.monotonic() - t0, 3)
-    if server_pid:
-        result["server_peak_mem_kib"] = stats.mem_kib(server_pid)["VmHWM"]
+    if pids:
+        peaks = [stats.mem_kib(p)["VmHWM"] for p in pids]
+        result["server_peak_mem_kib"] = sum(peaks)
+        if len(peaks) > 1:
+            result["server_peak_mem_kib_each"] = peaks
+    redis_pid = int(spec.get("redis_pid") or 0)
+    if redis_pid:
+        result["redis_peak_mem_kib"] = stats.mem_kib(redis_pid)["VmHWM"]
     return result
 
 
