@@ -17,7 +17,7 @@ install: $(STAMP)
 
 ## Start the hub on the embedded default (in-process broker + SQLite under ./data).
 run: $(STAMP)
-	$(VENV)/bin/hub serve --demo
+	$(VENV)/bin/hub serve --demo $(RUN_ARGS)
 
 system-deps:
 	@bash deploy/scripts/system-deps.sh

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
 from collections.abc import Mapping
 
 from adapters import Adapter, aclose_all, build_adapters, callback_routes, load_config
+from adapters.standin import Standins, start_standins
 from channels.alerts import AlertsApi, CallbackSink, Escalator, Outbox
 from channels.alerts import schema as alerts_schema
-from channels.authz import NoticePolicy, NoticeWatchers, register_policies, revoker
+from channels.authz import NoticePolicy, NoticeWatchers, cluster_revoker, register_policies
 from channels.chat import ChatOps, ReadMarkers
 from channels.chat import markers as chat_schema
 from channels.demo import demo_instructions, load_demo, send_demo
@@ -56,6 +58,7 @@ class DomainExtension:
         escalation_poll: float | None = 1.0,
         public_url: str | None = None,
         callbacks_prefix: str = "/callbacks",
+        sandbox: bool = False,
     ) -> None:
         self.settings = settings
         self.demo = demo
@@ -65,10 +68,15 @@ class DomainExtension:
         self.public_url = public_url or os.environ.get("HUB_PUBLIC_URL")
         self.callbacks_prefix = callbacks_prefix
         env = os.environ if adapters_env is None else adapters_env
-        self._adapters_config = load_config(env)
+        self._adapters_config = load_config(env, settings.file_values)
         self.adapters: dict[str, Adapter] = (
             dict(adapters) if adapters is not None else build_adapters(self._adapters_config)
         )
+        # Sandbox: every provider is a local stand-in (started in start()) that checks
+        # the real signatures and sends delivery reports back; nothing leaves the machine.
+        self.sandbox = sandbox
+        self._standins: Standins | None = None
+        self._sandbox_wechat_token = secrets.token_hex(8) if sandbox else None
         self._notices: Notices | None = None
         self._escalator: Escalator | None = None
         self._runtime: Runtime | None = None
@@ -123,11 +131,14 @@ class DomainExtension:
         notices.create_hooks.append(esc.schedule)
         AlertsApi(napi, esc).add_routes(runtime.app)
         wechat = self._adapters_config.wechat
+        wechat_token = self._sandbox_wechat_token or (
+            None if wechat is None else wechat.callback_token
+        )
         runtime.app.router.add_routes(
             callback_routes(
                 CallbackSink(notices),
                 prefix=self.callbacks_prefix,
-                wechat_token=None if wechat is None else wechat.callback_token,
+                wechat_token=wechat_token,
             )
         )
 
@@ -138,7 +149,7 @@ class DomainExtension:
         markers = ReadMarkers(lambda: runtime.store.database)
         self._chat = ChatOps(runtime.node, markers, self._groups_of)
         self._chat.install()
-        directory.listeners.append(revoker(runtime.node))
+        directory.listeners.append(cluster_revoker(runtime.node, directory))
         DirectoryApi(directory, runtime.verifier, self._chat.unread).add_routes(runtime.app)
         runtime.openapi.add(PATHS, SCHEMAS)
         self._install_notices(runtime, directory)
@@ -175,7 +186,21 @@ class DomainExtension:
             ),
         }
 
+    async def _start_sandbox(self) -> None:
+        standins = self._standins = await start_standins(self.settings.host)
+        assert self._sandbox_wechat_token is not None
+        standins.wechat.callback_token = self._sandbox_wechat_token
+        await aclose_all(self.adapters)
+        self.adapters.clear()  # the outbox holds this mapping: refill it in place
+        self.adapters.update(build_adapters(standins.config()))
+        log.warning(
+            "PROVIDER SANDBOX: SMS and WeChat go to local stand-ins (%s); nothing is sent out",
+            ", ".join(f"{k} {v}" for k, v in standins.endpoints().items()),
+        )
+
     async def start(self, runtime: Runtime) -> None:
+        if self.sandbox:
+            await self._start_sandbox()
         applied = await self.migrate(runtime)
         if any(applied.values()):
             log.info("domain migrations applied: %s", applied)
@@ -187,6 +212,9 @@ class DomainExtension:
 
     async def ready(self, runtime: Runtime) -> None:
         """The port is listening (its real number is known, also with ``--port 0``)."""
+        if self._standins is not None:
+            base = f"http://{self.settings.host}:{runtime.port}{self.callbacks_prefix}"
+            self._standins.send_reports_to(base)
         if self.demo:
             print(demo_instructions(runtime.verifier, self.settings.host, runtime.port), flush=True)
 
@@ -196,3 +224,5 @@ class DomainExtension:
         if self._notices is not None:
             await self._notices.receipts.close()
         await aclose_all(self.adapters)
+        if self._standins is not None:
+            await self._standins.close()

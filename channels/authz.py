@@ -32,6 +32,7 @@ __all__ = [
     "NoticePolicy",
     "NoticeWatchers",
     "UnitPolicy",
+    "cluster_revoker",
     "is_admin",
     "register_policies",
     "revoker",
@@ -141,3 +142,29 @@ def revoker(node: Node) -> Callable[[set[str] | None], Awaitable[None]]:
                 log.info("revoked %s from member %s on %d connection(s)", channel, member, n)
 
     return recheck
+
+
+DIRECTORY_CHANGED = "directory.changed"
+
+
+def cluster_revoker(
+    node: Node, directory: Directory
+) -> Callable[[set[str] | None], Awaitable[None]]:
+    """A directory change listener for a hub of several processes: the process where
+    the change was made tells every process (itself included, through the broker);
+    each drops its permission cache and re-checks its own live subscriptions."""
+    recheck = revoker(node)
+
+    async def on_event(payload: dict[str, Any]) -> None:
+        if payload.get("origin") != node.node_id:
+            directory.forget_cache()
+        members = payload.get("members")
+        await recheck(None if members is None else set(members))
+
+    node.on_event(DIRECTORY_CHANGED, on_event)
+
+    async def changed(members: set[str] | None) -> None:
+        payload = {"members": None if members is None else sorted(members), "origin": node.node_id}
+        await node.emit(DIRECTORY_CHANGED, payload)
+
+    return changed

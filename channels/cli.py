@@ -19,10 +19,26 @@ __all__ = ["main"]
 def _extensions(settings: Settings, args: argparse.Namespace) -> Sequence[Extension]:
     from channels.app import DomainExtension
 
-    return [DomainExtension(settings, demo=bool(getattr(args, "demo", False)))]
+    return [
+        DomainExtension(
+            settings,
+            demo=bool(getattr(args, "demo", False)),
+            sandbox=bool(getattr(args, "sandbox_providers", False)),
+        )
+    ]
 
 
 def _add_commands(sub: SubParsers) -> None:
+    sub.choices["serve"].add_argument(
+        "--sandbox-providers",
+        action="store_true",
+        help="send SMS and WeChat to local stand-ins of every provider (signatures checked, "
+        "delivery reports sent back); nothing leaves the machine",
+    )
+    _add_adapter_commands(sub)
+
+
+def _add_adapter_commands(sub: SubParsers) -> None:
     try:
         from adapters.cli import add_commands
     except ImportError:  # pragma: no cover - adapters ship with the distribution

@@ -78,10 +78,14 @@ class Directory:
         return self._database()
 
     # -- cache and change notices ----------------------------------------------------
-    async def changed(self, members: set[str] | None) -> None:
+    def forget_cache(self) -> None:
+        """Drop cached permissions (another process changed the directory)."""
         self._gen += 1
         self._access.clear()
         self._ancestors.clear()
+
+    async def changed(self, members: set[str] | None) -> None:
+        self.forget_cache()
         for listener in self.listeners:
             try:
                 await listener(members)
