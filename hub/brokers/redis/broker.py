@@ -30,6 +30,8 @@ from hub.store.batch import BatchWriter
 
 __all__ = ["RedisBroker"]
 
+PROBE_TIMEOUT = 1.0  # seconds a self-check may take (at least its interval)
+
 log = logging.getLogger("hub.redis")
 
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError, TimeoutError)
@@ -438,11 +440,21 @@ class RedisBroker:
 
     # -- self-check -----------------------------------------------------------------------
     async def _probe_loop(self) -> None:
+        """Alarm (``ready()`` False, link dropped and re-made) after two self-checks in a
+        row fail; one late answer on a busy machine is not a deaf link."""
         interval = self._probe_interval
+        failed_in_row = 0
         while not self._closed:
-            ok = await self.probe(timeout=interval)
-            if not ok:
+            if await self.probe(timeout=max(interval, PROBE_TIMEOUT)):
+                failed_in_row = 0
+                self._probe_ok = True
+            else:
                 self.probe_failures += 1
+                failed_in_row += 1
+                if failed_in_row >= 2:
+                    self._probe_ok = False
+                    if self._links.up:
+                        self._links.abort()  # published, never came back: a deaf link
             await asyncio.sleep(interval)
 
     async def probe(self, timeout: float) -> bool:
@@ -452,17 +464,12 @@ class RedisBroker:
         self._probe_waiter = (nonce, fut)
         try:
             if not self._links.up:
-                self._probe_ok = False
                 return False
             await self.connector.client.execute_command(self._pubcmd, self._probe_name, nonce)
             await asyncio.wait_for(fut, timeout)
         except UNAVAILABLE_ERRORS as exc:
             log.warning("redis self-check failed: %r", exc)
-            if self._links.up:
-                self._links.abort()  # the publish went out but never came back: deaf link
-            self._probe_ok = False
             return False
         finally:
             self._probe_waiter = None
-        self._probe_ok = True
         return True

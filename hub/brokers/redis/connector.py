@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection
 from redis.asyncio.retry import Retry
@@ -23,6 +23,8 @@ from redis.backoff import NoBackoff
 from hub.config import ConfigError
 
 __all__ = ["Connector", "RedisUrl", "parse_url"]
+
+POOL_SIZE = 64  # command connections per process (single Redis)
 
 _HUB_PARAMS = frozenset({"prefix", "cluster", "presence_ttl", "probe_interval"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -134,7 +136,13 @@ class Connector:
         self._sentinel: Sentinel | None = None
         self.client: Redis | RedisCluster
         if parsed.mode == "single":
-            self.client = Redis.from_url(parsed.url, **common)
+            # A bounded pool that waits for a free connection: thousands of clients
+            # subscribing at once must queue, not fail (redis-py's default pool raises
+            # MaxConnectionsError past 100 connections).
+            pool = BlockingConnectionPool.from_url(
+                parsed.url, max_connections=POOL_SIZE, timeout=socket_timeout, **common
+            )
+            self.client = Redis.from_pool(pool)  # the client owns the pool and closes it
         elif parsed.mode == "sentinel":
             self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
                 parsed.hosts,
