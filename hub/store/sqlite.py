@@ -18,6 +18,7 @@ import fcntl
 import os
 import secrets
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -72,6 +73,20 @@ def _hold_lock(path: Path) -> int:
     if fd is None:
         raise RuntimeError(f"run lock {path} is held by another process")
     return fd
+
+
+def _use_wal(conn: sqlite3.Connection, tries: int = 100) -> None:
+    """Switch a database to WAL (persistent once done). Two processes opening a new file
+    together race for it, and SQLite answers the loser "locked" without waiting."""
+    for _ in range(tries):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(0.02)
+    conn.execute("PRAGMA journal_mode=WAL")
 
 
 def _new_epoch() -> str:
@@ -156,9 +171,9 @@ class SqliteDatabase:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
+            _use_wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             return _Sync(conn)
 
@@ -217,11 +232,23 @@ class SqliteDatabase:
                 raise
 
     async def migrate(self, component: str, steps: Sequence[Migration]) -> list[int]:
-        await self.execute(
-            "CREATE TABLE IF NOT EXISTS hub_migrations (component TEXT NOT NULL, "
-            "version INTEGER NOT NULL, applied_at INTEGER NOT NULL, "
-            "PRIMARY KEY (component, version))"
-        )
+        def create(s: _Sync) -> None:
+            # Under the write lock from the start: a statement that reads first and
+            # then writes fails at once (SQLITE_BUSY_SNAPSHOT, no busy wait) when
+            # another process committed in between.
+            s.conn.execute("BEGIN IMMEDIATE")
+            try:
+                s.conn.execute(
+                    "CREATE TABLE IF NOT EXISTS hub_migrations (component TEXT NOT NULL, "
+                    "version INTEGER NOT NULL, applied_at INTEGER NOT NULL, "
+                    "PRIMARY KEY (component, version))"
+                )
+                s.conn.execute("COMMIT")
+            except BaseException:
+                s.conn.execute("ROLLBACK")
+                raise
+
+        await self.run_locked(create)
         applied: list[int] = []
         for version, step in enumerate(steps, start=1):
             script = _script_for(step, self.dialect)
