@@ -678,15 +678,29 @@ async def run_idle(spec: dict[str, Any], progress: Progress) -> dict[str, Any]:
     server_pid = int(spec.get("server_pid") or 0)
     before = stats.mem_kib(server_pid) if server_pid else {"VmRSS": 0}
     cpu0 = stats.cpu_times(server_pid) if server_pid else (0.0, 0.0)
-    conns, failed, open_s = await open_many(
-        spec, lambda i: Sub(1), n, "bench-idle", False, progress, "connect"
-    )
     settle = float(spec.get("settle_s", 2.0))
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < settle:
-        progress.show("settle", (time.monotonic() - t0) / settle, f"{len(conns)} open")
-        await asyncio.sleep(0.1)
-    after = stats.mem_kib(server_pid) if server_pid else {"VmRSS": 0, "VmHWM": 0}
+
+    async def settled(open_now: int) -> dict[str, int]:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < settle:
+            progress.show("settle", (time.monotonic() - t0) / settle, f"{open_now} open")
+            await asyncio.sleep(0.1)
+        return stats.mem_kib(server_pid) if server_pid else {"VmRSS": 0, "VmHWM": 0}
+
+    # Two halves: the second one's growth is the marginal cost of a connection, free
+    # of what the first connections make the server allocate once (caches, pools).
+    half = n // 2
+    conns, failed, open_s = await open_many(
+        spec, lambda i: Sub(1), half, "bench-idle-a", False, progress, "connect"
+    )
+    mid = await settled(len(conns))
+    more, failed_b, open_b = await open_many(
+        spec, lambda i: Sub(1), n - half, "bench-idle-b", False, progress, "connect"
+    )
+    conns += more
+    failed += failed_b
+    open_s += open_b
+    after = await settled(len(conns))
     cpu1 = stats.cpu_times(server_pid) if server_pid else (0.0, 0.0)
     still_open = sum(1 for c in conns if not c.closed)
     progress.show("done", 1.0, f"{still_open} open", force=True)
@@ -703,6 +717,9 @@ async def run_idle(spec: dict[str, Any], progress: Progress) -> dict[str, Any]:
         "server_rss_before_kib": before["VmRSS"],
         "server_rss_after_kib": after["VmRSS"],
         "mem_per_conn_bytes": round(delta * 1024 / opened) if opened else None,
+        "mem_per_conn_marginal_bytes": round((after["VmRSS"] - mid["VmRSS"]) * 1024 / len(more))
+        if more
+        else None,
         "server_cpu_us_per_open": round(
             ((cpu1[0] - cpu0[0]) + (cpu1[1] - cpu0[1])) * 1e6 / opened, 1
         )

@@ -35,6 +35,8 @@ from hub.core.interfaces import Database
 
 __all__ = ["Access", "ChangeListener", "Directory"]
 
+_CACHE_MAX = 50_000  # members whose permissions are cached at once
+
 log = logging.getLogger("channels.directory")
 
 ChangeListener = Callable[[set[str] | None], Awaitable[None]]
@@ -113,6 +115,10 @@ class Directory:
                 groups=frozenset(await store.groups_of(self.db, member)),
             )
         if gen == self._gen:
+            if len(self._access) >= _CACHE_MAX:  # bounded: drop what expired, else all
+                self._access = {k: v for k, v in self._access.items() if v[0] > now}
+                if len(self._access) >= _CACHE_MAX:
+                    self._access.clear()
             self._access[member] = (now + self.cache_ttl, acc)
         return acc
 

@@ -53,6 +53,7 @@ PublishHook = Callable[[Identity | None, str, PublishResult], None]
 EventHandler = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 _PING = ping_frame(b"")
+CONNECTS_IN_FLIGHT = 32
 # Events between the processes of one hub travel on this broker channel; its name is
 # not a valid channel name, so no client can subscribe to it or publish on it.
 EVENTS_CHANNEL = "_hub:events"
@@ -159,6 +160,7 @@ class Node:
         self.disconnect_hooks: list[DisconnectHook] = []
         self.publish_hooks: list[PublishHook] = []
         self._event_handlers: dict[str, list[EventHandler]] = {}
+        self._connect_slots = asyncio.Semaphore(CONNECTS_IN_FLIGHT)
         self.node_id = settings.node_id or f"{os.getpid():x}{secrets.token_hex(2)}"
         self.closing = False
         self.connections = 0  # open transports, authenticated or not
@@ -324,7 +326,15 @@ class Node:
 
     # -- authentication ------------------------------------------------------------
     async def authenticate(self, client: Client, identity: Identity) -> Authenticated:
-        """Make ``client`` act as ``identity``: server-side subscriptions and hooks."""
+        """Make ``client`` act as ``identity``: server-side subscriptions and hooks.
+
+        At most ``CONNECTS_IN_FLIGHT`` run at once: a storm of (re)connects, e.g. after
+        a restart, queues here instead of piling up coroutines, queries and buffers
+        whose peak the process would keep as fragmented memory."""
+        async with self._connect_slots:
+            return await self._authenticate(client, identity)
+
+    async def _authenticate(self, client: Client, identity: Identity) -> Authenticated:
         client.identity = identity
         client.state = ClientState.OPEN
         self.unauthenticated.pop(client, None)

@@ -131,3 +131,15 @@ async def test_token_grants(org: DomainHub) -> None:
     assert await _code(both, "publish", "group:g1") is None
     assert await _code(both, "subscribe", "group:g1") is None
     assert await _code(both, "publish", "unit:b1") == 103
+
+
+async def test_permission_cache_stays_bounded(org: DomainHub, monkeypatch: Any) -> None:
+    from channels.directory import service
+
+    monkeypatch.setattr(service, "_CACHE_MAX", 5)
+    directory = org.ext.directory
+    for i in range(20):  # members the directory does not know: cached as "no access"
+        assert await directory.access(f"nobody-{i}") is None
+    assert len(directory._access) <= 5
+    acc = await directory.access("m1")
+    assert acc is not None and "g1" in acc.groups
