@@ -259,6 +259,8 @@ def hub_env(port: int, data_dir: str, secret: str, api_key: str) -> dict[str, st
         "HUB_NAMESPACES": "bench",
         "HUB_HOST": HOST,
         "HUB_PORT": str(port),
+        # one process per hub (with Redis the default is one worker per core)
+        "HUB_WORKERS": "1",
     }
 
 
