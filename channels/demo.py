@@ -66,6 +66,7 @@ def demo_instructions(verifier: TokenVerifier, host: str, port: int) -> str:
     lines = [
         "",
         "=== Tongzhi demo: 示范区 ===",
+        f"Open http://{host}:{port}/ in a browser and pick a demo member (网页：选择演示成员登录)",
         f"WebSocket: {ws}    API: {api}",
         "groups: group:xh-staff (新华街道党务工作群), group:flowing (流动党员联络群)",
     ]
