@@ -14,7 +14,13 @@ from adapters import Adapter, aclose_all, build_adapters, callback_routes, load_
 from adapters.standin import Standins, start_standins
 from channels.alerts import AlertsApi, CallbackSink, Escalator, Outbox
 from channels.alerts import schema as alerts_schema
-from channels.authz import NoticePolicy, NoticeWatchers, cluster_revoker, register_policies
+from channels.authz import (
+    NoticePolicy,
+    NoticeWatchers,
+    cluster_remover,
+    cluster_revoker,
+    register_policies,
+)
 from channels.chat import ChatOps, ReadMarkers
 from channels.chat import markers as chat_schema
 from channels.demo import demo_instructions, load_demo, send_demo
@@ -150,6 +156,7 @@ class DomainExtension:
         self._chat = ChatOps(runtime.node, markers, self._groups_of)
         self._chat.install()
         directory.listeners.append(cluster_revoker(runtime.node, directory))
+        directory.removal_listeners.append(cluster_remover(runtime.node))
         DirectoryApi(directory, runtime.verifier, self._chat.unread).add_routes(runtime.app)
         runtime.openapi.add(PATHS, SCHEMAS)
         self._install_notices(runtime, directory)

@@ -24,7 +24,7 @@ from channels.directory.service import Directory
 from hub.auth import Identity
 from hub.core.authz import Authorizer
 from hub.core.node import Node
-from hub.protocol.errors import HubError
+from hub.protocol.errors import Close, HubError
 from hub.protocol.names import namespace_of
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "NoticePolicy",
     "NoticeWatchers",
     "UnitPolicy",
+    "cluster_remover",
     "cluster_revoker",
     "is_admin",
     "register_policies",
@@ -168,3 +169,26 @@ def cluster_revoker(
         await node.emit(DIRECTORY_CHANGED, payload)
 
     return changed
+
+
+MEMBER_REMOVED = "member.removed"
+REMOVED_REASON = "该成员已从组织名录中删除"
+
+
+def cluster_remover(node: Node) -> Callable[[str], Awaitable[None]]:
+    """A member deleted from the directory is disconnected on every process with 4003
+    (forbidden: do not reconnect); its tokens may still be valid, its access is not."""
+
+    def on_event(payload: dict[str, Any]) -> None:
+        member = payload.get("member")
+        if not isinstance(member, str):
+            return
+        for client in node.connections_of(member):
+            client.disconnect(Close.FORBIDDEN, REMOVED_REASON, False)
+
+    node.on_event(MEMBER_REMOVED, on_event)
+
+    async def removed(member: str) -> None:
+        await node.emit(MEMBER_REMOVED, {"member": member})
+
+    return removed

@@ -71,6 +71,7 @@ class Directory:
         self._database = database
         self.cache_ttl = cache_ttl
         self.listeners: list[ChangeListener] = []
+        self.removal_listeners: list[Callable[[str], Awaitable[None]]] = []
         self._gen = 0
         self._access: dict[str, tuple[float, Access | None]] = {}
         self._ancestors: dict[str, tuple[float, tuple[str, ...]]] = {}
@@ -289,6 +290,11 @@ class Directory:
         if not await store.delete_member(self.db, member_id):
             raise NotFound(f"成员“{member_id}”不存在")
         await self.changed({member_id})
+        for listener in self.removal_listeners:
+            try:
+                await listener(member_id)
+            except Exception:
+                log.exception("member removal listener failed")
 
     # -- groups -------------------------------------------------------------------------
     async def group(self, group_id: str) -> Group:

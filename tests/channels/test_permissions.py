@@ -143,3 +143,12 @@ async def test_permission_cache_stays_bounded(org: DomainHub, monkeypatch: Any) 
     assert len(directory._access) <= 5
     acc = await directory.access("m1")
     assert acc is not None and "g1" in acc.groups
+
+
+async def test_deleted_member_is_disconnected_with_4003(org: DomainHub) -> None:
+    c = await open_ws(org.hub.ws_url, org.token("m2"))
+    await c.ok("subscribe", channel="group:g1")
+    await org.ok("DELETE", "/api/members/m2")
+    d = await c.push("disconnect")
+    assert d["code"] == 4003 and d["reconnect"] is False and d["reason"]
+    assert (await c.closed())[0] == 4003
