@@ -396,3 +396,28 @@ async def test_failed_broker_subscribe_is_retried(hub: InProcessHub) -> None:
     assert ROOM not in hub.runtime.node.channels
     await c.ok("subscribe", channel=ROOM)
     assert calls == 2
+
+
+async def test_server_pings_and_closes_a_silent_connection(tmp_path: Path) -> None:
+    async with running_hub(tmp_path / "d", ping_interval=0.2) as h:
+        # a client that answers pings (websockets does) stays through several intervals
+        alive = await client(h, "alive")
+        # a raw client that never answers anything
+        reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
+        writer.write(
+            b"GET /ws?token=" + h.token("silent").encode() + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        seen = b""
+        async with asyncio.timeout(5):
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break  # the server closed the connection
+                seen += chunk
+        assert b"\x89\x00" in seen  # it was pinged (an empty ping frame)
+        assert b"no answer to ping" in seen  # then told why, and closed
+        writer.close()
+        assert (await alive.ok("ping"))["ok"]
+        assert h.runtime.node.connections_of("silent") == []
