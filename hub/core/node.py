@@ -335,6 +335,8 @@ class Node:
             return await self._authenticate(client, identity)
 
     async def _authenticate(self, client: Client, identity: Identity) -> Authenticated:
+        if client.state >= ClientState.CLOSING:  # closed while it waited for a slot
+            raise HubError(Code.UNAVAILABLE, "connection closed during connect")
         client.identity = identity
         client.state = ClientState.OPEN
         self.unauthenticated.pop(client, None)
@@ -461,30 +463,39 @@ class Node:
         except BaseException:
             self._leave_local(client, channel, ch)
             raise
-        if ch.pending is not None:
-            ch.pending.pop(client, None)
-            if not ch.pending:
-                ch.pending = None
-        if (
-            client.state != ClientState.OPEN
-            or channel not in client.subs
-            or self.channels.get(channel) is not ch
-        ):  # the connection closed (or left the channel) while the position was read
-            self._leave_local(client, channel, ch)
-            raise HubError(Code.UNAVAILABLE, "connection closed during subscribe")
-        ch.add(client)
-        top = got.position.offset
-        got.live_tail = [p for p in buf if p.offset > top]
         member = client.member
         assert member is not None
+        self._check_staying(client, channel, ch)
         try:  # presence is current when we reply; the join push follows the reply
-            got.announce = await self.presence.add(channel, member, client.id)
-            got.announce = got.announce and self._join_leave(channel)
+            first_of_member = await self.presence.add(channel, member, client.id)
         except Exception:
             log.warning("presence unavailable: subscribe to %s refused", channel, exc_info=True)
             self._leave_local(client, channel, ch)
             raise HubError(Code.UNAVAILABLE, "presence is unavailable, retry") from None
+        try:
+            self._check_staying(client, channel, ch)
+        except HubError:  # its leave may have been recorded before this add: undo it
+            self.spawn(self.presence.remove(channel, member, client.id))
+            raise
+        if ch.pending is not None:  # from here on publications go to the client directly
+            ch.pending.pop(client, None)
+            if not ch.pending:
+                ch.pending = None
+        ch.add(client)
+        top = got.position.offset
+        got.live_tail = [p for p in buf if p.offset > top]
+        got.announce = first_of_member and self._join_leave(channel)
         return got
+
+    def _check_staying(self, client: Client, channel: str, ch: LocalChannel) -> None:
+        """Raise 108 when the connection closed (or left the channel) during a subscribe."""
+        if (
+            client.state != ClientState.OPEN
+            or channel not in client.subs
+            or self.channels.get(channel) is not ch
+        ):
+            self._leave_local(client, channel, ch)
+            raise HubError(Code.UNAVAILABLE, "connection closed during subscribe")
 
     async def _left(self, channel: str, member: str, client_id: str) -> None:
         last = await self.presence.remove(channel, member, client_id)
