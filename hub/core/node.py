@@ -121,6 +121,9 @@ class Subscribed:
     recovered_pubs: list[Publication] = field(default_factory=list)
     live_tail: list[Publication] = field(default_factory=list)
     announce: bool = False  # send a join push (after the reply)
+    # until :meth:`Node.go_live`: the channel, and publications held meanwhile
+    local: LocalChannel | None = None
+    held: list[Publication] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -349,24 +352,35 @@ class Node:
         self._arm_expiry(client, identity)
         subs: dict[str, dict[str, Any]] = {}
         done = Authenticated({}, [], [])
-        for channel in await self.authorizer.server_channels(identity):
-            if channel in client.subs:
-                continue
-            got = await self.subscribe(client, channel, None)
-            subs[channel] = {"offset": got.position.offset, "epoch": got.position.epoch}
-            done.tail.extend(got.live_tail)
-            if got.announce:
-                done.joins.append(channel)
-        fields: dict[str, Any] = {
-            "client": client.id,
-            "member": identity.member,
-            "ping": int(self.settings.ping_interval),
-            "subs": subs,
-        }
-        for hook in self.connect_hooks:
-            extra = await hook(client)
-            if extra:
-                fields.update(extra)
+        # Server-side channels go live only once the reply is ready: publications
+        # meanwhile (position reads, connect hooks) are held and follow the reply.
+        pending: list[tuple[str, Subscribed]] = []
+        try:
+            for channel in await self.authorizer.server_channels(identity):
+                if channel in client.subs:
+                    continue
+                got = await self.subscribe(client, channel, None, live=False)
+                pending.append((channel, got))
+                subs[channel] = {"offset": got.position.offset, "epoch": got.position.epoch}
+            fields: dict[str, Any] = {
+                "client": client.id,
+                "member": identity.member,
+                "ping": int(self.settings.ping_interval),
+                "subs": subs,
+            }
+            for hook in self.connect_hooks:
+                extra = await hook(client)
+                if extra:
+                    fields.update(extra)
+        finally:
+            for channel, got in pending:
+                try:
+                    self.go_live(client, channel, got)
+                except HubError:  # the connection closed meanwhile
+                    continue
+                done.tail.extend(got.live_tail)
+                if got.announce:
+                    done.joins.append(channel)
         done.fields = fields
         return done
 
@@ -427,7 +441,11 @@ class Node:
         self._arm_expiry(client, identity)
 
     # -- subscriptions -------------------------------------------------------------
-    async def subscribe(self, client: Client, channel: str, since: Since | None) -> Subscribed:
+    async def subscribe(
+        self, client: Client, channel: str, since: Since | None, *, live: bool = True
+    ) -> Subscribed:
+        """Subscribe ``client``; with ``live=False`` publications are held until the
+        caller's :meth:`go_live` (they then follow its reply)."""
         if channel in client.subs:
             raise HubError(Code.ALREADY_SUBSCRIBED, f"already subscribed to {channel}")
         if len(client.subs) >= self.settings.max_subscriptions:
@@ -477,15 +495,26 @@ class Node:
         except HubError:  # its leave may have been recorded before this add: undo it
             self.spawn(self.presence.remove(channel, member, client.id))
             raise
-        if ch.pending is not None:  # from here on publications go to the client directly
+        got.local, got.held, got.announce = ch, buf, first_of_member
+        if live:
+            self.go_live(client, channel, got)
+        return got
+
+    def go_live(self, client: Client, channel: str, got: Subscribed) -> None:
+        """From now on publications go to the client directly; those held since the
+        position was read are in ``got.live_tail`` (108 if the client left meanwhile)."""
+        ch = got.local
+        assert ch is not None
+        self._check_staying(client, channel, ch)
+        if ch.pending is not None:
             ch.pending.pop(client, None)
             if not ch.pending:
                 ch.pending = None
         ch.add(client)
         top = got.position.offset
-        got.live_tail = [p for p in buf if p.offset > top]
-        got.announce = first_of_member and self._join_leave(channel)
-        return got
+        got.live_tail = [p for p in got.held if p.offset > top]
+        got.held = []
+        got.announce = got.announce and self._join_leave(channel)
 
     def _check_staying(self, client: Client, channel: str, ch: LocalChannel) -> None:
         """Raise 108 when the connection closed (or left the channel) during a subscribe."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from hub.brokers.memory import MemoryPresence
+from hub.core.client import Client
 from hub.core.node import CONNECTS_IN_FLIGHT
+from hub.core.types import Position
 from tests.support.hubs import running_hub, wait_until
 from tests.support.ws import open_ws
 
@@ -95,3 +98,44 @@ async def test_publication_during_presence_add_follows_the_subscribe_reply(
         assert first["offset"] == 0
         msg = await c.push("message", channel="chat:o")
         assert msg["offset"] == 1
+
+
+async def test_server_channel_publications_during_connect_follow_the_reply_in_order(
+    tmp_path: Path,
+) -> None:
+    """Publications on a server-side channel while a connect is still running (its
+    position read, then the connect hooks) all follow the connect reply, in order."""
+    async with running_hub(tmp_path / "data") as hub:
+        node = hub.runtime.node
+        broker = node.broker
+        read_position = broker.position
+        position_gate, hook_gate = asyncio.Event(), asyncio.Event()
+        in_position, in_hook = asyncio.Event(), asyncio.Event()
+
+        async def gated_position(channel: str) -> Position:
+            pos = await read_position(channel)
+            if channel == "member:m-c":
+                in_position.set()
+                await position_gate.wait()
+            return pos
+
+        async def gated_hook(client: Client) -> dict[str, Any] | None:
+            if client.member == "m-c":
+                in_hook.set()
+                await hook_gate.wait()
+            return None
+
+        broker.position = gated_position  # type: ignore[method-assign]
+        node.connect_hooks.append(gated_hook)
+        ws = await open_ws(hub.ws_url)
+        rid = await ws.send("connect", token=hub.token("m-c"))
+        await asyncio.wait_for(in_position.wait(), 5)
+        await node.publish(None, "member:m-c", {"n": 1}, None)  # held: position being read
+        position_gate.set()
+        await asyncio.wait_for(in_hook.wait(), 5)
+        await node.publish(None, "member:m-c", {"n": 2}, None)  # during the connect hook
+        hook_gate.set()
+        frames = [await ws._read_one(5) for _ in range(3)]
+        seen = [("reply", f["id"]) if "id" in f else (f["push"], f["offset"]) for f in frames]
+        assert seen == [("reply", rid), ("message", 1), ("message", 2)], frames
+        assert frames[0]["subs"]["member:m-c"]["offset"] == 0
