@@ -359,6 +359,7 @@ class PostgresStore:
         self._crashed = False
         self._run_key = 0
         self._guard: asyncpg.Connection | None = None
+        self._write_failed = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresStore:
@@ -435,8 +436,9 @@ class PostgresStore:
         return epoch, crashed
 
     async def close(self) -> None:
-        """Mark this run stopped cleanly, then close every connection."""
-        if self._guard is not None:
+        """Mark this run stopped cleanly (unless a write of the archive failed: then the
+        next start treats it as a crash and changes the epochs), close every connection."""
+        if self._guard is not None and not self._write_failed:
             await self._db.execute("DELETE FROM hub_meta WHERE key = ?", f"running:{self._run_key}")
         await self.abort()
 
@@ -463,6 +465,13 @@ class PostgresStore:
         """One statement (so one transaction): the messages, then the channels' tops."""
         if not batch:
             return
+        try:
+            await self._write(batch)
+        except BaseException:
+            self._write_failed = True  # offsets were handed out that the store lacks
+            raise
+
+    async def _write(self, batch: Sequence[ArchivedMessage]) -> None:
         tops: dict[str, tuple[str, int]] = {}
         for m in batch:
             prev = tops.get(m.channel)

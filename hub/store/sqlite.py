@@ -309,6 +309,7 @@ class SqliteStore:
         self._open = False
         self._run = ""
         self._lock_fd: int | None = None
+        self._write_failed = False
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -387,6 +388,11 @@ class SqliteStore:
         return epoch, crashed
 
     async def close(self) -> None:
+        if self._open and self._write_failed:
+            # Offsets were handed out that the archive lacks: leave the marker, so the
+            # next start treats this run as a crash and changes the epochs.
+            await self.abort()
+            return
         if self._open:
             run = self._run
 
@@ -456,7 +462,11 @@ class SqliteStore:
                 db.execute("ROLLBACK")
                 raise
 
-        await self._db.run_locked(write)
+        try:
+            await self._db.run_locked(write)
+        except BaseException:
+            self._write_failed = True
+            raise
 
     async def read_messages(
         self, channel: str, *, after: int | None, before: int | None, limit: int

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -199,3 +201,28 @@ async def test_database_is_shared(open_store: Stores) -> None:
     assert (
         await store.database.fetchval("SELECT top FROM hub_channels WHERE name = ?", "chat:a") == 1
     )
+
+
+async def test_a_failed_write_makes_the_next_start_change_epochs(open_store: Stores) -> None:
+    """Offsets were handed out (fanned out) that the archive never got: even a clean
+    stop must not let the next run hand them out again under the same epoch."""
+    store = await open_store()
+    await store.write_messages([msg("chat:a", 1, epoch="ea")])
+    broken = msg("chat:a", 2, epoch="ea")
+    if isinstance(store, SqliteStore):  # SQLite takes a NULL key: make the disk fail
+        real = store._db.run_locked
+
+        async def disk_full(fn: Any) -> Any:
+            store._db.run_locked = real  # type: ignore[method-assign]
+            raise sqlite3.OperationalError("database or disk is full")
+
+        store._db.run_locked = disk_full  # type: ignore[method-assign]
+    else:
+        broken.channel = None  # type: ignore[assignment]  # PostgreSQL refuses the row
+    with pytest.raises(Exception):  # noqa: B017 - each store raises its driver's error
+        await store.write_messages([broken])
+    await open_store.close(store)  # a clean stop, after the failure
+    after = await open_store()
+    assert after.recovered_from_crash
+    snap = await after.load_channel("chat:a", 10, 0)
+    assert snap is not None and snap.epoch != "ea" and snap.top == 1
