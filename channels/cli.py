@@ -36,6 +36,26 @@ def _add_commands(sub: SubParsers) -> None:
         "delivery reports sent back); nothing leaves the machine",
     )
     _add_adapter_commands(sub)
+    p = sub.add_parser("openapi", help="print the server API's OpenAPI document")
+    p.set_defaults(func=_openapi)
+
+
+def _openapi(args: argparse.Namespace, make_extensions: object) -> int:
+    """Print the server API's OpenAPI document (what ``GET /api/openapi.json`` serves)."""
+    import json
+    import tempfile
+
+    from channels.app import DomainExtension
+    from hub.bootstrap import Runtime
+    from hub.config import load_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"HUB_DATA_DIR": tmp, "HUB_TOKEN_SECRET": "x" * 32, "HUB_API_KEY": "x"}
+        settings = load_settings(None, env)
+        runtime = Runtime(settings, [DomainExtension(settings, adapters_env={})])
+        doc = runtime.openapi.document()
+    print(json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True))
+    return 0
 
 
 def _add_adapter_commands(sub: SubParsers) -> None:
