@@ -17,6 +17,7 @@ percentiles to ``<out>/latency.png`` (when matplotlib is installed).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
 import contextlib
 import os
@@ -465,6 +466,11 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 def run_one(target: str, scen: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     if scen.get("redis"):
         return run_cluster(scen, args)
+    if scen["kind"] == "notice":  # S5: the notice API, through bench.notices
+        from bench import notices
+
+        got = asyncio.run(notices.run(scen["recipients"], scen["connected"], scen["notices"]))
+        return {**got, "status": "ok" if got.get("audit_ok") else "error"}
     try:
         server = start_target(target, args.floor_mode)
     except (RuntimeError, OSError) as e:
