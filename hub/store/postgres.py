@@ -27,6 +27,7 @@ import asyncpg
 
 from hub.config import ConfigError, Settings
 from hub.core.interfaces import ArchivedMessage, ChannelSnapshot, Database, Migration, Row
+from hub.store.common import InTransaction, script_for
 
 __all__ = [
     "DatabaseUnavailableError",
@@ -214,11 +215,7 @@ def _rowcount(status: str) -> int:
     return -1
 
 
-def _script_for(step: Migration, dialect: str) -> str:
-    return step if isinstance(step, str) else step[dialect]
-
-
-class _Conn:
+class _Conn(InTransaction):
     """A :class:`Database` on one connection: the inside of ``transaction()``."""
 
     dialect = "postgresql"
@@ -240,12 +237,6 @@ class _Conn:
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         return await self._conn.fetchval(translate_placeholders(sql), *args)
-
-    def transaction(self) -> Any:
-        raise RuntimeError("nested transactions are not supported")
-
-    async def migrate(self, component: str, steps: Sequence[Migration]) -> list[int]:
-        raise RuntimeError("migrate outside a transaction")
 
 
 class PostgresDatabase:
@@ -328,7 +319,7 @@ class PostgresDatabase:
                     await conn.execute("SELECT pg_advisory_xact_lock($1, 1)", _LOCK_NS)
                     if version in await self._applied(conn, component):
                         continue  # another process applied it meanwhile
-                    await conn.execute(_script_for(step, self.dialect))
+                    await conn.execute(script_for(step, self.dialect))
                     await conn.execute(
                         "INSERT INTO hub_migrations VALUES "
                         "($1, $2, extract(epoch FROM now())::bigint)",

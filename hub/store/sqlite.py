@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from hub.core.interfaces import ArchivedMessage, ChannelSnapshot, Database, Migration, Row
+from hub.store.common import InTransaction, script_for
 
 __all__ = ["SqliteDatabase", "SqliteStore"]
 
@@ -97,10 +98,6 @@ def _row(channel: str, epoch: str, r: Row) -> ArchivedMessage:
     return ArchivedMessage(channel, epoch, r[0], r[1], r[2], bytes(r[3]), r[4])
 
 
-def _script_for(step: Migration, dialect: str) -> str:
-    return step if isinstance(step, str) else step[dialect]
-
-
 class _Sync:
     """Statements on the sqlite3 connection (called in the store's thread)."""
 
@@ -123,7 +120,7 @@ class _Sync:
         return self.conn.execute(sql, args).fetchone()
 
 
-class _Tx:
+class _Tx(InTransaction):
     """A :class:`Database` bound to an open transaction (the lock is already held)."""
 
     dialect = "sqlite"
@@ -147,12 +144,6 @@ class _Tx:
     async def fetchval(self, sql: str, *args: Any) -> Any:
         row = await self.fetchrow(sql, *args)
         return None if row is None else row[0]
-
-    def transaction(self) -> Any:
-        raise RuntimeError("nested transactions are not supported")
-
-    async def migrate(self, component: str, steps: Sequence[Migration]) -> list[int]:
-        raise RuntimeError("migrate outside a transaction")
 
 
 class SqliteDatabase:
@@ -251,7 +242,7 @@ class SqliteDatabase:
         await self.run_locked(create)
         applied: list[int] = []
         for version, step in enumerate(steps, start=1):
-            script = _script_for(step, self.dialect)
+            script = script_for(step, self.dialect)
 
             def apply(s: _Sync, version: int = version, script: str = script) -> bool:
                 conn = s.conn
