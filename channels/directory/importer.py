@@ -98,6 +98,7 @@ class _Rows:
         self.result = result
         self.row = 0
         self.bad = False
+        self.seen: dict[str, int] = {}  # id -> first row
 
     def has(self, name: str) -> bool:
         return name in self.table.columns
@@ -106,6 +107,14 @@ class _Rows:
         column = None if name is None else self.table.columns.get(name, name)
         self.result.errors.append(RowError(self.row, column, code, message))
         self.bad = True
+
+    def unique_id(self, value: str | None) -> None:
+        """Record the row's id; an id already on an earlier row is an error."""
+        if value is None:
+            return
+        first = self.seen.setdefault(value, self.row)
+        if first != self.row:
+            self.error("id", "duplicate_id", f"编号“{value}”与第 {first} 行重复")
 
     def cell(self, cells: Mapping[str, str], name: str, parse: Callable[[str], Any]) -> Any:
         try:
@@ -212,16 +221,12 @@ async def _members(db: Database, rows: _Rows) -> set[str] | None:
     table, result = rows.table, rows.result
     ids = [c.get("id", "").strip() for _, c in table.rows]
     existing = await _existing_members(db, [i for i in ids if i])
-    seen: dict[str, int] = {}
     plan: list[tuple[Member | None, Member]] = []
     for number, cells in table.rows:
         rows.row, rows.bad = number, False
         mid = rows.cell(cells, "id", lambda v: parse_id(v))
         name = rows.cell(cells, "name", lambda v: parse_name(v))
-        if mid is not None and mid in seen:
-            rows.error("id", "duplicate_id", f"编号“{mid}”与第 {seen[mid]} 行重复")
-        elif mid is not None:
-            seen[mid] = number
+        rows.unique_id(mid)
         before = existing.get(mid) if mid else None
         m = replace(before) if before else Member(id=mid or "", name=name or "", unit="")
         m.name = name or m.name
@@ -282,16 +287,12 @@ async def _units(db: Database, rows: _Rows) -> set[str] | None:
         uid, name = cells.get("id", "").strip(), cells.get("name", "").strip()
         if uid and name:
             units.add(uid, name)
-    seen: dict[str, int] = {}
     plan: list[tuple[int, Unit]] = []
     for number, cells in table.rows:
         rows.row, rows.bad = number, False
         uid = rows.cell(cells, "id", lambda v: parse_id(v))
         name = rows.cell(cells, "name", lambda v: parse_name(v, "名称"))
-        if uid is not None and uid in seen:
-            rows.error("id", "duplicate_id", f"编号“{uid}”与第 {seen[uid]} 行重复")
-        elif uid is not None:
-            seen[uid] = number
+        rows.unique_id(uid)
         before = existing.get(uid) if uid else None
         parent = before.parent if before else None
         if rows.has("parent"):
@@ -343,16 +344,12 @@ async def _groups(db: Database, directory: Directory, rows: _Rows) -> set[str] |
     for _, cells in table.rows:
         listed += _split(cells.get("owners", "")) + _split(cells.get("members", ""))
     known = set(await _existing_members(db, sorted(set(listed))))
-    seen: dict[str, int] = {}
     plan: list[tuple[Group | None, Group]] = []
     for number, cells in table.rows:
         rows.row, rows.bad = number, False
         gid = rows.cell(cells, "id", lambda v: parse_id(v))
         name = rows.cell(cells, "name", lambda v: parse_name(v, "群组名称"))
-        if gid is not None and gid in seen:
-            rows.error("id", "duplicate_id", f"编号“{gid}”与第 {seen[gid]} 行重复")
-        elif gid is not None:
-            seen[gid] = number
+        rows.unique_id(gid)
         before = await store.get_group(db, gid) if gid else None
         g = (
             replace(before, owners=list(before.owners), members=list(before.members))
