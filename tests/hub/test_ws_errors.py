@@ -188,12 +188,17 @@ async def test_token_expiring_during_connection_4013(hub: InProcessHub) -> None:
 
 
 async def test_refresh_extends_session(hub: InProcessHub) -> None:
-    c = await open_ws(hub.ws_url, hub.token("alice", exp=int(time.time()) + 1))
+    c = await open_ws(hub.ws_url, hub.token("alice", exp=int(time.time()) + 60))
+    (conn,) = hub.runtime.node.connections_of("alice")
+    loop = asyncio.get_running_loop()
+    assert conn.timer is not None and conn.timer.when() - loop.time() <= 61
     r = await c.ok("refresh", token=hub.token("alice", exp=int(time.time()) + 3600))
     assert r["exp"] > time.time() + 3000
+    # the expiry timer follows the new token: 4013 comes an hour from now, not in a minute
+    assert conn.timer is not None and conn.timer.when() - loop.time() > 3000
     assert (await c.call("refresh", token=hub.token("bob")))["error"]["code"] == 103
-    await asyncio.sleep(0)  # the old deadline would have fired by the next ping below
-    await wait_until(lambda: time.time() > int(time.time()), timeout=0.1)
+    r = await c.ok("refresh", token=hub.token("alice"))  # a token without exp: no timer
+    assert r["exp"] is None and conn.timer is None
     assert (await c.ok("ping"))["ok"]
 
 
