@@ -1,29 +1,59 @@
-"""E.164 normalisation of phone numbers (mainland numbers default to +86)."""
+"""E.164 normalisation of phone numbers (mainland numbers default to +86).
+
+Numbers come from spreadsheets typed with a Chinese IME as often as from forms,
+so the text is NFKC-normalised first (full-width ``１３９``, ``＋``, ``（）``,
+``－`` become ASCII), the usual separators are dropped, and what remains must be
+ASCII digits with at most a leading ``+``: a digit of another script (``١``,
+``३``), which ``\\d`` and ``int()`` would accept, is refused.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Final
 
 from .errors import ValidationError
 
-__all__ = ["is_mainland", "national_number", "normalize_phone", "to_aliyun", "to_tencent"]
+__all__ = [
+    "compact_number",
+    "is_mainland",
+    "national_number",
+    "normalize_phone",
+    "to_aliyun",
+    "to_tencent",
+]
 
-_SEPARATORS: Final = re.compile(r"[\s\-().]")
-_MAINLAND: Final = re.compile(r"1[3-9]\d{9}")
-_E164: Final = re.compile(r"\+[1-9]\d{6,14}")
+# after NFKC: whitespace, hyphens and dashes (- ‐ ‑ ‒ – — ― −), parentheses, dots
+_SEPARATORS: Final = re.compile(r"[\s\-\u2010-\u2015\u2212().·\u30fb]")
+_COMPACT: Final = re.compile(r"\+?[0-9]+", re.ASCII)
+_MAINLAND: Final = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
+_E164: Final = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
+
+
+def compact_number(raw: str) -> str | None:
+    """``（010）6512－3456`` → ``01065123456``, ``＋86 139…`` → ``+86139…``; a
+    leading ``00`` becomes ``+``. None when anything but ASCII digits (and one
+    leading ``+``) is left once the separators are gone."""
+    text = _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw))
+    if not _COMPACT.fullmatch(text):
+        return None
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    return text
 
 
 def normalize_phone(raw: str, *, provider: str = "") -> str:
     """Return the E.164 form of ``raw``; a bare 11-digit mainland number gets +86.
 
-    Accepts spaces, dashes, dots and parentheses, a leading ``+86``, ``0086``
-    or ``86``, or an international number as ``+CC…`` / ``00CC…``. Mainland
-    numbers must be 11 digits starting with 1 and a second digit 3-9.
+    Accepts full-width digits and the separators of :func:`compact_number`, a
+    leading ``+86``, ``0086`` or ``86``, or an international number as
+    ``+CC…`` / ``00CC…``. Mainland numbers must be 11 digits starting with 1 and
+    a second digit 3-9.
     """
-    text = _SEPARATORS.sub("", raw.strip())
-    if text.startswith("00"):
-        text = "+" + text[2:]
+    text = compact_number(raw)
+    if text is None:
+        raise _invalid(raw, provider)
     if text.startswith("+86"):
         national = text[3:]
     elif text.startswith("+"):

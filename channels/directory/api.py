@@ -5,6 +5,7 @@ and export. Every route needs the API key or an admin token (see
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -26,6 +27,7 @@ __all__ = ["DirectoryApi", "Unread", "require_admin"]
 Unread = Callable[[str], Awaitable[dict[str, int]]]
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _MAX_LIMIT: Final = 1000
+_INT: Final = re.compile(r"-?[0-9]{1,12}", re.ASCII)
 
 
 def require_admin(request: web.Request, verifier: TokenVerifier) -> str:
@@ -60,10 +62,9 @@ def _query_int(request: web.Request, name: str, default: int, lo: int, hi: int) 
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"参数 {name} 应为整数", field=name, reason="bad_value") from None
+    if not _INT.fullmatch(raw):  # int() would take " 1_0" and full-width or Arabic-Indic digits
+        raise Invalid(f"参数 {name} 应为整数", field=name, reason="bad_value")
+    value = int(raw)
     if not lo <= value <= hi:
         raise Invalid(f"参数 {name} 应在 {lo} 到 {hi} 之间", field=name, reason="bad_value")
     return value

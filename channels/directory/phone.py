@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from adapters.phone import compact_number
+
 __all__ = ["PhoneError", "mask_phone", "mask_wechat", "normalize_phone"]
 
-_SEPARATORS: Final = re.compile(r"[\s\-().·]")
-_MAINLAND_MOBILE: Final = re.compile(r"1[3-9]\d{9}")
-_MAINLAND_LANDLINE: Final = re.compile(r"0[1-9]\d{8,10}")  # area code with its 0 + number
-_E164: Final = re.compile(r"\+[1-9]\d{6,14}")
+_MAINLAND_MOBILE: Final = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
+# a landline without its trunk 0: area code (2-4 digits, not starting with 0) + number
+_MAINLAND_LANDLINE: Final = re.compile(r"[1-9][0-9]{8,10}", re.ASCII)
+_E164: Final = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
 
 
 class PhoneError(ValueError):
@@ -20,15 +22,22 @@ class PhoneError(ValueError):
 
 def normalize_phone(raw: str) -> str:
     """``13800138000``, ``138-0013-8000``, ``+86 138 0013 8000``, ``0086…``,
-    ``010-6512 3456`` → E.164 (``+8613800138000``, ``+861065123456``)."""
-    s = _SEPARATORS.sub("", raw.strip().replace("＋", "+"))
-    if s.startswith("00"):
-        s = "+" + s[2:]
+    ``010-6512 3456``, full-width ``１３８００１３８０００``, ``（010）6512－3456``
+    → E.164 (``+8613800138000``, ``+861065123456``).
+
+    The text is NFKC-normalised and its separators dropped by
+    :func:`adapters.phone.compact_number`; only ASCII digits remain, so a digit of
+    another script is refused rather than stored."""
+    s = compact_number(raw.strip())
+    if s is None:
+        raise PhoneError(raw)
     if s.startswith("+"):
         if s.startswith("+86"):
             rest = s[3:]
-            if _MAINLAND_MOBILE.fullmatch(rest) or _MAINLAND_LANDLINE.fullmatch("0" + rest):
-                return s
+            if rest.startswith("0"):  # +86 (0)10 …: the trunk 0 written after the code
+                rest = rest[1:]
+            if _MAINLAND_MOBILE.fullmatch(rest) or _MAINLAND_LANDLINE.fullmatch(rest):
+                return "+86" + rest
             raise PhoneError(raw)
         if _E164.fullmatch(s):
             return s
@@ -37,7 +46,7 @@ def normalize_phone(raw: str) -> str:
         return "+86" + s
     if s.startswith("86") and _MAINLAND_MOBILE.fullmatch(s[2:]):
         return "+" + s
-    if _MAINLAND_LANDLINE.fullmatch(s):
+    if s.startswith("0") and _MAINLAND_LANDLINE.fullmatch(s[1:]):
         return "+86" + s[1:]
     raise PhoneError(raw)
 

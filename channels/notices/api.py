@@ -4,6 +4,7 @@ member's inbox (member token) and the ack-link pages."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -27,6 +28,7 @@ log = logging.getLogger("channels.notices.api")
 security = logging.getLogger("channels.security")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_INT: Final = re.compile(r"-?[0-9]{1,12}", re.ASCII)
 _COLS: Final = (
     "id, kind, sender, title, body, attachments, audience, require_ack, deadline, "
     "classification, urgency, policy, recipients, created_at, recalled_at, recalled_by"
@@ -37,10 +39,9 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
     raw = request.query.get(name, "")
     if raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad(f"参数 {name} 应为整数") from None
+    if not _INT.fullmatch(raw):  # int() would take " 1_0" and full-width or Arabic-Indic digits
+        raise bad(f"参数 {name} 应为整数")
+    value = int(raw)
     if not lo <= value <= hi:
         raise bad(f"参数 {name} 应在 {lo} 到 {hi} 之间")
     return value

@@ -19,7 +19,7 @@ from channels.notices.model import RANK, bad
 __all__ = ["VIAS", "parse_duration", "parse_policy"]
 
 VIAS: Final = ("wechat", "sms")
-_DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?")
+_DURATION: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?", re.ASCII)
 _UNIT_MS: Final = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
