@@ -8,6 +8,7 @@ a message in Chinese (shown to the administrator as is).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -17,12 +18,14 @@ from channels.directory.phone import PhoneError, mask_phone, mask_wechat, normal
 __all__ = [
     "KINDS",
     "KIND_LABELS",
+    "KIND_MAX_LEN",
     "ROLES",
     "ROLE_LABELS",
     "FieldError",
     "Group",
     "Member",
     "Unit",
+    "kind_label",
     "parse_bool",
     "parse_id",
     "parse_kind",
@@ -47,25 +50,76 @@ _ROLE_ALIASES: Final = {
     "群众": "member",
     "管理": "admin",
 }
-KINDS: Final = ("district", "street", "community", "branch", "committee", "other")
+# The kinds the hub knows, in the order of the org tree (the five-level network runs
+# province → city → district → street → community; party organisations and the
+# kinds of workplaces sit beside it). A known kind is stored as its code; any other
+# short label (``联合党支部``, ``园区``) is accepted and stored as written.
+KINDS: Final = (
+    "province",
+    "city",
+    "district",
+    "street",
+    "community",
+    "committee",
+    "work_committee",
+    "general_branch",
+    "branch",
+    "agency",
+    "enterprise",
+    "school",
+    "institution",
+    "new_org",
+    "other",
+)
 KIND_LABELS: Final = {
+    "province": "省",
+    "city": "市",
     "district": "区",
     "street": "街道",
     "community": "社区",
-    "branch": "支部",
     "committee": "党委",
+    "work_committee": "党工委",
+    "general_branch": "党总支",
+    "branch": "支部",
+    "agency": "机关",
+    "enterprise": "企业",
+    "school": "学校",
+    "institution": "事业单位",
+    "new_org": "两新组织",
     "other": "其他",
 }
+KIND_MAX_LEN: Final = 20
 _KIND_ALIASES: Final = {
     **{k: k for k in KINDS},
     **{label: k for k, label in KIND_LABELS.items()},
+    "省份": "province",
+    "自治区": "province",
+    "直辖市": "province",
+    "地级市": "city",
+    "州": "city",
+    "自治州": "city",
+    "盟": "city",
+    "地区": "city",
     "区县": "district",
     "县": "district",
+    "自治县": "district",
+    "县级市": "district",
+    "旗": "district",
     "镇": "street",
+    "乡": "street",
     "乡镇": "street",
+    "街道办": "street",
+    "苏木": "street",
     "村": "community",
+    "居委会": "community",
+    "村委会": "community",
+    "嘎查": "community",
+    "党组": "committee",
+    "总支": "general_branch",
     "党支部": "branch",
-    "党总支": "committee",
+    "事业": "institution",
+    "新经济组织": "new_org",
+    "新社会组织": "new_org",
 }
 _TRUE: Final = frozenset({"1", "true", "yes", "y", "是", "√", "✓", "流动", "流动党员"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "n", "否", "×", "不是"})
@@ -209,17 +263,30 @@ def parse_roles(value: object) -> tuple[str, ...]:
 
 
 def parse_kind(value: object) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
+    """A known kind (code, Chinese label or alias) → its code; any other short label
+    is kept as written; empty → ``other``."""
+    if value is None:
         return "other"
     if not isinstance(value, str):
         raise FieldError("bad_kind", "类型必须是文本")
-    key = value.strip().lower() if value.isascii() else value.strip()
-    kind = _KIND_ALIASES.get(key)
-    if kind is None:
+    text = unicodedata.normalize("NFKC", value).strip()
+    if not text:
+        return "other"
+    kind = _KIND_ALIASES.get(text.lower() if text.isascii() else text)
+    if kind is not None:
+        return kind
+    if len(text) > KIND_MAX_LEN:
         raise FieldError(
-            "bad_kind", f"未知单位类型“{value.strip()}”（可用：区、街道、社区、支部、党委、其他）"
+            "bad_kind", f"单位类型“{text[:KIND_MAX_LEN]}…”过长（最多 {KIND_MAX_LEN} 个字符）"
         )
-    return kind
+    if not text.isprintable():
+        raise FieldError("bad_kind", "单位类型不能包含控制字符")
+    return text
+
+
+def kind_label(kind: str) -> str:
+    """The Chinese label of a kind (a free label is its own label)."""
+    return KIND_LABELS.get(kind, kind)
 
 
 def parse_bool(value: object, what: str) -> bool:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from channels.directory.model import KIND_LABELS, KIND_MAX_LEN, KINDS
 from hub.server.openapi import error_responses, json_body, ref
 
 __all__ = ["PATHS", "SCHEMAS"]
 
 _ID: Final = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-:@]{1,128}$"}
 _ROLES: Final = {"type": "array", "items": {"enum": ["admin", "staff", "cadre", "member"]}}
-_KIND: Final = {"enum": ["district", "street", "community", "branch", "committee", "other"]}
+_KIND: Final = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": KIND_MAX_LEN,
+    "description": "a known kind as its code ("
+    + ", ".join(f"{k} {v}" for k, v in KIND_LABELS.items())
+    + "; the Chinese label or an alias such as 县, 镇, 村, 党支部 is accepted on input), "
+    "or any other short label, stored as written",
+    "examples": list(KINDS),
+}
 _NULL_STR: Final = {"type": ["string", "null"]}
 
 

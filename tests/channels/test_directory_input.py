@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.channels.conftest import DomainHub
@@ -92,3 +93,76 @@ def test_durations_are_ascii(value: str) -> None:
     assert parse_duration("5m") == 300_000
     with pytest.raises(HubError):
         parse_duration(value)
+
+
+CHAIN = [
+    ("p", "江苏省", None, "省", "province"),
+    ("ct", "南京市", "p", "市", "city"),
+    ("dt", "玄武区", "ct", "区", "district"),
+    ("st", "梅园新村街道", "dt", "街道", "street"),
+    ("cm", "长江路社区", "st", "社区", "community"),
+    ("br", "长江路社区第一党支部", "cm", "党支部", "branch"),
+]
+OTHER_KINDS = [
+    ("州", "city"),
+    ("盟", "city"),
+    ("乡", "street"),
+    ("镇", "street"),
+    ("村", "community"),
+    ("机关", "agency"),
+    ("企业", "enterprise"),
+    ("学校", "school"),
+    ("事业单位", "institution"),
+    ("两新组织", "new_org"),
+    ("党委", "committee"),
+    ("党总支", "general_branch"),
+    ("党工委", "work_committee"),
+    ("联合党支部", "联合党支部"),  # a label the hub does not know is kept as written
+]
+
+
+async def test_five_level_chain_through_post_units(dhub: DomainHub) -> None:
+    for uid, name, parent, label, code in CHAIN:
+        unit = await dhub.ok(
+            "POST", "/api/units", {"id": uid, "name": name, "parent": parent, "kind": label}
+        )
+        assert unit["kind"] == code
+    br = await dhub.ok("GET", "/api/units/br")
+    assert br["ancestors"] == ["cm", "st", "dt", "ct", "p"]
+    for i, (label, code) in enumerate(OTHER_KINDS):
+        unit = await dhub.ok(
+            "POST", "/api/units", {"id": f"k{i}", "name": label, "parent": "dt", "kind": label}
+        )
+        assert unit["kind"] == code
+    patched = await dhub.ok("PATCH", "/api/units/k0", {"kind": "province"})
+    assert patched["kind"] == "province"
+
+
+@pytest.mark.parametrize("kind", ["类" * 21, "党\x00委", 5])
+async def test_bad_kind_refused(dhub: DomainHub, kind: object) -> None:
+    status, body = await dhub.api("POST", "/api/units", {"id": "u", "name": "单位", "kind": kind})
+    assert status == 400 and body["error"]["reason"] == "bad_kind", body
+    assert body["error"]["field"] == "kind" and not body["error"]["message"].isascii()
+    status, _ = await dhub.api("GET", "/api/units/u")
+    assert status == 404
+
+
+async def test_five_level_chain_through_csv_import(dhub: DomainHub) -> None:
+    rows = [f"{uid},{name},{parent or ''},{label}" for uid, name, parent, label, _ in CHAIN]
+    rows += [f"k{i},{label}单位,dt,{label}" for i, (label, _) in enumerate(OTHER_KINDS)]
+    text = "编号,名称,上级单位,类型\n" + "\n".join(reversed(rows)) + "\n"  # children first
+    status, body = await _import(dhub, "units", text.encode("gbk"))
+    assert status == 200 and body["created"] == len(rows), body
+    for uid, _, parent, _, code in CHAIN:
+        unit = await dhub.ok("GET", f"/api/units/{uid}")
+        assert (unit["kind"], unit["parent"]) == (code, parent)
+    for i, (_, code) in enumerate(OTHER_KINDS):
+        assert (await dhub.ok("GET", f"/api/units/k{i}"))["kind"] == code
+    # the export writes the Chinese labels; importing it back changes nothing
+    async with aiohttp.ClientSession() as s:
+        url = f"{dhub.hub.http_url}/api/directory/export?kind=units"
+        async with s.get(url, headers=dhub.hub.api_headers) as r:
+            exported = await r.read()
+    assert "省" in exported.decode("utf-8-sig") and "联合党支部" in exported.decode("utf-8-sig")
+    status, body = await _import(dhub, "units", exported)
+    assert status == 200 and body["changed"] is False, body
