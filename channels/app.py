@@ -157,6 +157,7 @@ class DomainExtension:
         self._chat.install()
         directory.listeners.append(cluster_revoker(runtime.node, directory))
         directory.removal_listeners.append(cluster_remover(runtime.node))
+        directory.join_listeners.append(self._chat.joined)
         DirectoryApi(directory, runtime.verifier, self._chat.unread).add_routes(runtime.app)
         runtime.openapi.add(PATHS, SCHEMAS)
         self._install_notices(runtime, directory)

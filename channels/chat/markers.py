@@ -46,6 +46,21 @@ class ReadMarkers:
         )
         return await self.get(member, channel)
 
+    async def start_at(self, members: Iterable[str], channel: str, offset: int) -> None:
+        """Set the markers of members who just joined ``channel`` to ``offset`` (its
+        top at the join), back as well as forward: what was said before they joined
+        is not unread for them, and a re-join starts afresh."""
+        now = int(time.time() * 1000)
+        rows = [(m, channel, offset, now) for m in sorted(set(members))]
+        if not rows:
+            return
+        await self._database().executemany(
+            "INSERT INTO chat_read_markers (member, channel, upto, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (member, channel) DO UPDATE "
+            "SET upto = excluded.upto, updated_at = excluded.updated_at",
+            rows,
+        )
+
     async def get(self, member: str, channel: str) -> int:
         value = await self._database().fetchval(
             "SELECT upto FROM chat_read_markers WHERE member = ? AND channel = ?", member, channel

@@ -10,6 +10,8 @@ on ``publish``.
 * ``{"op": "unread"}`` (optional ``channels``: list) → ``{"unread": {channel: n}}``
   for the member's groups (or the given channels it may subscribe).
 * ``connect`` replies carry ``unread`` for the member's groups.
+* A member added to a group (API, CSV import, on a re-join too) starts with the
+  marker at the group channel's top then: only messages after the join are unread.
 * ``publish`` to ``group:``: the group policy checks the data with
   :func:`~channels.chat.messages.validate_group_message` (the engine's
   ``validate_data`` hook) and, through the engine's publish hook, the sender's
@@ -78,6 +80,13 @@ class ChatOps:
             top = (await self.node.broker.position(channel)).offset
             out[channel] = max(0, top - marks.get(channel, 0))
         return out
+
+    async def joined(self, group: str, members: set[str]) -> None:
+        """Members just added to ``group``: their unread count starts at the join
+        (their marker is the channel's top now), on a re-join too."""
+        channel = f"group:{group}"
+        top = (await self.node.broker.position(channel)).offset
+        await self.markers.start_at(members, channel, top)
 
     async def mark(self, member: str, channel: str, offset: int, client: str | None) -> int:
         stored = await self.markers.mark(member, channel, offset)

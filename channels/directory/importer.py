@@ -30,7 +30,7 @@ from channels.directory.model import (
     parse_roles,
     parse_text,
 )
-from channels.directory.service import Directory
+from channels.directory.service import Directory, Joins
 from hub.core.interfaces import Database
 
 __all__ = ["ImportResult", "RowError", "run_import"]
@@ -177,13 +177,14 @@ async def run_import(directory: Directory, kind: str, raw: bytes) -> ImportResul
     if result.errors:
         return result
     affected: set[str] | None
+    joins: Joins = {}
     async with directory.db.transaction() as tx:
         if kind == "members":
             affected = await _members(tx, rows)
         elif kind == "units":
             affected = await _units(tx, rows)
         else:
-            affected = await _groups(tx, directory, rows)
+            affected = await _groups(tx, directory, rows, joins)
     if result.changed:
         log.info(
             "import of %s: %d created, %d updated, %d unchanged",
@@ -193,6 +194,7 @@ async def run_import(directory: Directory, kind: str, raw: bytes) -> ImportResul
             result.unchanged,
         )
         await directory.changed(affected)
+        await directory.joined(joins)
     return result
 
 
@@ -337,7 +339,7 @@ def _parents_first(plan: Sequence[Unit], existing: Mapping[str, Unit]) -> list[U
     return ordered
 
 
-async def _groups(db: Database, directory: Directory, rows: _Rows) -> set[str] | None:
+async def _groups(db: Database, directory: Directory, rows: _Rows, joins: Joins) -> set[str] | None:
     units = _Units(await store.list_units(db))
     table, result = rows.table, rows.result
     listed: list[str] = []
@@ -377,7 +379,7 @@ async def _groups(db: Database, directory: Directory, rows: _Rows) -> set[str] |
         if before is not None:
             before = replace(before, owners=sorted(before.owners), members=sorted(before.members))
         if _count(result, before, g):
-            touched |= await directory.write_group(db, g)
+            touched |= await directory.write_group(db, g, joins)
     return touched
 
 

@@ -33,13 +33,15 @@ from channels.directory.model import (
 )
 from hub.core.interfaces import Database
 
-__all__ = ["Access", "ChangeListener", "Directory"]
+__all__ = ["Access", "ChangeListener", "Directory", "JoinListener", "Joins"]
 
 _CACHE_MAX = 50_000  # members whose permissions are cached at once
 
 log = logging.getLogger("channels.directory")
 
 ChangeListener = Callable[[set[str] | None], Awaitable[None]]
+JoinListener = Callable[[str, set[str]], Awaitable[None]]  # (group, members who joined)
+Joins = dict[str, set[str]]
 _ADMIN_ROLES = frozenset({"admin", "staff"})
 
 
@@ -72,6 +74,7 @@ class Directory:
         self.cache_ttl = cache_ttl
         self.listeners: list[ChangeListener] = []
         self.removal_listeners: list[Callable[[str], Awaitable[None]]] = []
+        self.join_listeners: list[JoinListener] = []
         self._gen = 0
         self._access: dict[str, tuple[float, Access | None]] = {}
         self._ancestors: dict[str, tuple[float, tuple[str, ...]]] = {}
@@ -94,6 +97,17 @@ class Directory:
                 await listener(members)
             except Exception:
                 log.exception("directory change listener failed")
+
+    async def joined(self, joins: Mapping[str, set[str]]) -> None:
+        """After the commit: tell the join listeners who was added to which group."""
+        for group, members in joins.items():
+            if not members:
+                continue
+            for listener in self.join_listeners:
+                try:
+                    await listener(group, members)
+                except Exception:
+                    log.exception("group join listener failed")
 
     async def access(self, member: str) -> Access | None:
         hit = self._access.get(member)
@@ -314,8 +328,9 @@ class Directory:
             out.append(_field(lambda item=item: parse_id(item, "成员编号"), key))  # type: ignore[misc]
         return out
 
-    async def write_group(self, db: Database, g: Group) -> set[str]:
-        """Store ``g`` with exactly its members; returns the members whose access changed."""
+    async def write_group(self, db: Database, g: Group, joins: Joins | None = None) -> set[str]:
+        """Store ``g`` with exactly its members; returns the members whose access
+        changed. The members new to the group are added to ``joins[g.id]``."""
         await self._check_unit(db, g.unit, "unit")
         for mid in g.members:
             if await store.get_member(db, mid) is None:
@@ -329,7 +344,10 @@ class Directory:
         gone = set(before) - set(g.members)
         for mid in gone:
             await store.remove_group_member(db, g.id, mid)
-        return gone | (set(g.members) - set(before))
+        added = set(g.members) - set(before)
+        if joins is not None and added:
+            joins.setdefault(g.id, set()).update(added)
+        return gone | added
 
     def _group_from(self, g: Group, body: Mapping[str, Any]) -> Group:
         if "name" in body:
@@ -352,8 +370,10 @@ class Directory:
         async with self.db.transaction() as tx:
             if await store.get_group(tx, g.id) is not None:
                 raise Conflict(f"群组编号“{g.id}”已存在", field="id", reason="duplicate_id")
-            touched = await self.write_group(tx, g)
+            joins: Joins = {}
+            touched = await self.write_group(tx, g, joins)
         await self.changed(touched)
+        await self.joined(joins)
         return g
 
     async def update_group(self, group_id: str, body: Mapping[str, Any]) -> Group:
@@ -362,8 +382,10 @@ class Directory:
             if g is None:
                 raise NotFound(f"群组“{group_id}”不存在")
             self._group_from(g, body)
-            touched = await self.write_group(tx, g)
+            joins: Joins = {}
+            touched = await self.write_group(tx, g, joins)
         await self.changed(touched)
+        await self.joined(joins)
         return g
 
     async def delete_group(self, group_id: str) -> None:
@@ -380,8 +402,11 @@ class Directory:
                 raise NotFound(f"群组“{group_id}”不存在")
             if await store.get_member(tx, member_id) is None:
                 raise NotFound(f"成员“{member_id}”不存在")
+            already = member_id in dict(await store.group_members(tx, group_id))
             await store.set_group_member(tx, group_id, member_id, owner)
         await self.changed({member_id})
+        if not already:
+            await self.joined({group_id: {member_id}})
         return await self.group(group_id)
 
     async def remove_from_group(self, group_id: str, member_id: str) -> Group:

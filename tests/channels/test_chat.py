@@ -142,3 +142,45 @@ async def test_unread_after_reconnect_and_restart(tmp_path: Path, database_url: 
         assert reply["unread"] == {"group:g1": 0}
         _, reply = await _connect(h, "staff1")
         assert reply["unread"] == {"group:g1": 4}
+
+
+async def test_unread_starts_at_the_join(org: DomainHub) -> None:
+    m2 = await _as(org, "m2")
+    for i in range(30):
+        await _say(m2, "group:g1", f"消息 {i}")
+    # added through the membership route: the 30 earlier messages are not unread
+    await org.ok("PUT", "/api/groups/g1/members/m3", {})
+    c, reply = await _connect(org, "m3")
+    assert reply["unread"] == {"group:g1": 0, "group:g2": 0}
+    await _say(m2, "group:g1", "欢迎")
+    assert (await c.ok("unread"))["unread"] == {"group:g1": 1, "group:g2": 0}
+    assert (await org.ok("GET", "/api/members/m3/unread"))["unread"]["group:g1"] == 1
+    # adding again someone already in the group keeps their count
+    await org.ok("PUT", "/api/groups/g1/members/m3", {"owner": True})
+    assert (await c.ok("unread"))["unread"]["group:g1"] == 1
+    # a re-join starts afresh: what was said while away is not unread either
+    await org.ok("DELETE", "/api/groups/g1/members/m3")
+    for _ in range(5):
+        await _say(m2, "group:g1", "不在时")
+    await org.ok("PATCH", "/api/groups/g1", {"members": ["m1", "m2", "m3"]})
+    _, reply = await _connect(org, "m3")
+    assert reply["unread"]["group:g1"] == 0
+    # the members already in the group keep their unread counts
+    _, reply = await _connect(org, "m1")
+    assert reply["unread"]["group:g1"] == 36
+
+
+async def test_unread_starts_at_the_join_by_import_and_new_group(org: DomainHub) -> None:
+    m2 = await _as(org, "m2")
+    for _ in range(7):
+        await _say(m2, "group:g1", "消息")
+    csv = "编号,名称,群主,成员\ng1,安园工作群,staff1,m1、m2、admin1\n"
+    status, body = await org.api("POST", "/api/directory/import?kind=groups", data=csv.encode())
+    assert status == 200 and body["updated"] == 1, body
+    _, reply = await _connect(org, "admin1")
+    assert reply["unread"] == {"group:g1": 0}
+    # a group deleted and created again under the same id keeps its channel's history
+    await org.ok("DELETE", "/api/groups/g1")
+    await org.ok("POST", "/api/groups", {"id": "g1", "name": "新群", "members": ["m2", "flow1"]})
+    _, reply = await _connect(org, "flow1")
+    assert reply["unread"] == {"group:g1": 0}
