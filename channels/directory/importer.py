@@ -8,6 +8,7 @@ file does not have keeps the stored value; an empty cell clears it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -40,6 +41,7 @@ log = logging.getLogger("channels.directory.import")
 _REQUIRED: Final = {"members": ("id", "name"), "units": ("id", "name"), "groups": ("id", "name")}
 _LIST_SPLIT: Final = re.compile(r"[,，、;；|\s]+")
 _CHUNK: Final = 500
+_YIELD: Final = 500  # rows between two turns of the event loop
 
 
 @dataclass(slots=True)
@@ -224,7 +226,9 @@ async def _members(db: Database, rows: _Rows) -> set[str] | None:
     ids = [c.get("id", "").strip() for _, c in table.rows]
     existing = await _existing_members(db, [i for i in ids if i])
     plan: list[tuple[Member | None, Member]] = []
-    for number, cells in table.rows:
+    for i, (number, cells) in enumerate(table.rows):
+        if i % _YIELD == _YIELD - 1:
+            await asyncio.sleep(0)
         rows.row, rows.bad = number, False
         mid = rows.cell(cells, "id", lambda v: parse_id(v))
         name = rows.cell(cells, "name", lambda v: parse_name(v))
@@ -261,23 +265,35 @@ async def _members(db: Database, rows: _Rows) -> set[str] | None:
     if result.errors:
         return set()
     now = store_now()
-    changed: set[str] = set()
-    for before, m in plan:
-        if _count(result, before, m):
-            await store.put_member(db, m, now)
-            changed.add(m.id)
-    return changed
+    batch = [m for before, m in plan if _count(result, before, m)]
+    for i in range(0, len(batch), _CHUNK):  # one round trip per chunk, not per row
+        await store.put_members(db, batch[i : i + _CHUNK], now)
+    return {m.id for m in batch}
 
 
-def _cycle(parents: Mapping[str, str | None], start: str) -> bool:
-    seen = {start}
-    node = parents.get(start)
-    while node is not None:
-        if node in seen:
-            return True
-        seen.add(node)
-        node = parents.get(node)
-    return False
+def _on_cycles(parents: Mapping[str, str | None], starts: Sequence[str]) -> set[str]:
+    """The ``starts`` whose chain of parents runs into a cycle. Linear: every unit is
+    walked once, its answer remembered (the parents map gives each unit one parent)."""
+    verdict: dict[str, bool] = {}
+    for start in starts:
+        path: list[str] = []
+        on_path: set[str] = set()
+        node: str | None = start
+        found = False
+        while node is not None and node in parents:
+            known = verdict.get(node)
+            if known is not None:
+                found = known
+                break
+            if node in on_path:
+                found = True
+                break
+            path.append(node)
+            on_path.add(node)
+            node = parents[node]
+        for unit in path:
+            verdict[unit] = found
+    return {u for u in starts if verdict.get(u)}
 
 
 async def _units(db: Database, rows: _Rows) -> set[str] | None:
@@ -290,7 +306,9 @@ async def _units(db: Database, rows: _Rows) -> set[str] | None:
         if uid and name:
             units.add(uid, name)
     plan: list[tuple[int, Unit]] = []
-    for number, cells in table.rows:
+    for i, (number, cells) in enumerate(table.rows):
+        if i % _YIELD == _YIELD - 1:
+            await asyncio.sleep(0)  # a long file must not hold the loop: others' frames go out
         rows.row, rows.bad = number, False
         uid = rows.cell(cells, "id", lambda v: parse_id(v))
         name = rows.cell(cells, "name", lambda v: parse_name(v, "名称"))
@@ -306,36 +324,45 @@ async def _units(db: Database, rows: _Rows) -> set[str] | None:
             plan.append((number, Unit(uid, name, parent, kind)))
     parents: dict[str, str | None] = {u.id: u.parent for u in stored}
     parents.update({u.id: u.parent for _, u in plan})
+    await asyncio.sleep(0)
+    cyclic = _on_cycles(parents, [u.id for _, u in plan])
     for number, u in plan:
-        if _cycle(parents, u.id):
+        if u.id in cyclic:
             rows.row = number
             rows.error("parent", "cycle", f"单位“{u.id}”的上级关系形成了循环")
     if result.errors:
         return set()
     now = store_now()
-    written: set[str] = set()
     moved = False
-    for u in _parents_first([u for _, u in plan], existing):
+    batch: list[Unit] = []
+    for u in _parents_first([u for _, u in plan]):
         before = existing.get(u.id)
         if _count(result, before, u):
-            await store.put_unit(db, u, now)
-            written.add(u.id)
+            batch.append(u)
             moved = moved or (before is not None and before.parent != u.parent)
+    for i in range(0, len(batch), _CHUNK):  # one round trip per chunk, not per row
+        await store.put_units(db, batch[i : i + _CHUNK], now)
     return None if moved else set()
 
 
-def _parents_first(plan: Sequence[Unit], existing: Mapping[str, Unit]) -> list[Unit]:
-    """Order the file's units so that a parent is written before its children."""
-    pending = {u.id: u for u in plan}
+def _parents_first(plan: Sequence[Unit]) -> list[Unit]:
+    """Order the file's units so that a parent is written before its children: a
+    breadth-first walk from the units whose parent is not in the file, through a
+    dict of children (linear; units on a cycle were refused before)."""
+    pending = {u.id for u in plan}
+    children: dict[str, list[Unit]] = {}
     ordered: list[Unit] = []
-    while pending:
-        ready = [u for u in pending.values() if u.parent is None or u.parent not in pending]
-        for u in ready:
+    for u in plan:
+        if u.parent is not None and u.parent in pending and u.parent != u.id:
+            children.setdefault(u.parent, []).append(u)
+        else:
             ordered.append(u)
-            del pending[u.id]
-        if not ready:  # unreachable: cycles were refused
-            ordered.extend(pending.values())
-            break
+    i = 0
+    while i < len(ordered):
+        ordered.extend(children.pop(ordered[i].id, ()))
+        i += 1
+    for rest in children.values():  # unreachable: cycles were refused
+        ordered.extend(rest)
     return ordered
 
 
@@ -345,14 +372,18 @@ async def _groups(db: Database, directory: Directory, rows: _Rows, joins: Joins)
     listed: list[str] = []
     for _, cells in table.rows:
         listed += _split(cells.get("owners", "")) + _split(cells.get("members", ""))
-    known = set(await _existing_members(db, sorted(set(listed))))
+    known = await store.existing_members(db, listed)
+    gids = sorted({c.get("id", "").strip() for _, c in table.rows} - {""})
+    stored: dict[str, Group] = {}
+    for i in range(0, len(gids), _CHUNK):
+        stored.update((g.id, g) for g in await store.list_groups(db, ids=gids[i : i + _CHUNK]))
     plan: list[tuple[Group | None, Group]] = []
     for number, cells in table.rows:
         rows.row, rows.bad = number, False
         gid = rows.cell(cells, "id", lambda v: parse_id(v))
         name = rows.cell(cells, "name", lambda v: parse_name(v, "群组名称"))
         rows.unique_id(gid)
-        before = await store.get_group(db, gid) if gid else None
+        before = stored.get(gid) if gid else None
         g = (
             replace(before, owners=list(before.owners), members=list(before.members))
             if before

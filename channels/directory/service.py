@@ -332,18 +332,18 @@ class Directory:
         """Store ``g`` with exactly its members; returns the members whose access
         changed. The members new to the group are added to ``joins[g.id]``."""
         await self._check_unit(db, g.unit, "unit")
+        known = await store.existing_members(db, g.members)
         for mid in g.members:
-            if await store.get_member(db, mid) is None:
+            if mid not in known:
                 raise Invalid(f"成员“{mid}”不存在", field="members", reason="unknown_member")
         before = dict(await store.group_members(db, g.id))
         await store.put_group(db, g, _now())
         owners = set(g.owners)
-        for mid in g.members:
-            if before.get(mid) != (mid in owners):
-                await store.set_group_member(db, g.id, mid, mid in owners)
+        await store.set_group_members(
+            db, g.id, {m: m in owners for m in g.members if before.get(m) != (m in owners)}
+        )
         gone = set(before) - set(g.members)
-        for mid in gone:
-            await store.remove_group_member(db, g.id, mid)
+        await store.remove_group_members(db, g.id, sorted(gone))
         added = set(g.members) - set(before)
         if joins is not None and added:
             joins.setdefault(g.id, set()).update(added)

@@ -7,7 +7,7 @@ ancestor chains are ``WITH RECURSIVE`` queries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from channels.directory.model import Group, Member, Unit
@@ -18,6 +18,7 @@ __all__ = [
     "delete_group",
     "delete_member",
     "delete_unit",
+    "existing_members",
     "get_group",
     "get_member",
     "get_unit",
@@ -29,9 +30,13 @@ __all__ = [
     "members_with_role",
     "put_group",
     "put_member",
+    "put_members",
     "put_unit",
+    "put_units",
     "remove_group_member",
+    "remove_group_members",
     "set_group_member",
+    "set_group_members",
     "subtree",
     "unit_usage",
 ]
@@ -127,6 +132,18 @@ async def put_unit(db: Database, unit: Unit, now: int) -> None:
     )
 
 
+async def put_units(db: Database, units: Sequence[Unit], now: int) -> None:
+    """Upsert many units in one round trip (in the order given: parents first)."""
+    if not units:
+        return
+    await db.executemany(
+        "INSERT INTO dir_units (id, name, parent, kind, updated_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, parent = excluded.parent, "
+        "kind = excluded.kind, updated_at = excluded.updated_at",
+        [(u.id, u.name, u.parent, u.kind, now) for u in units],
+    )
+
+
 async def unit_usage(db: Database, unit_id: str) -> tuple[int, int, int]:
     """How many sub-units, members (or flowing members from it) and groups use it."""
     children = await db.fetchval("SELECT COUNT(*) FROM dir_units WHERE parent = ?", unit_id)
@@ -202,14 +219,18 @@ async def members_with_role(db: Database, role: str) -> list[str]:
     return [r["id"] for r in rows]
 
 
-async def put_member(db: Database, m: Member, now: int) -> None:
-    await db.execute(
-        f"INSERT INTO dir_members ({_MEMBER_COLS}, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, unit = excluded.unit, "
-        "roles = excluded.roles, flowing = excluded.flowing, home_unit = excluded.home_unit, "
-        "location = excluded.location, phone = excluded.phone, wechat = excluded.wechat, "
-        "wecom = excluded.wecom, updated_at = excluded.updated_at",
+_PUT_MEMBER: Final = (
+    f"INSERT INTO dir_members ({_MEMBER_COLS}, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET name = excluded.name, unit = excluded.unit, "
+    "roles = excluded.roles, flowing = excluded.flowing, home_unit = excluded.home_unit, "
+    "location = excluded.location, phone = excluded.phone, wechat = excluded.wechat, "
+    "wecom = excluded.wecom, updated_at = excluded.updated_at"
+)
+
+
+def _member_args(m: Member, now: int) -> tuple[Any, ...]:
+    return (
         m.id,
         m.name,
         m.unit,
@@ -222,6 +243,16 @@ async def put_member(db: Database, m: Member, now: int) -> None:
         m.wecom,
         now,
     )
+
+
+async def put_member(db: Database, m: Member, now: int) -> None:
+    await db.execute(_PUT_MEMBER, *_member_args(m, now))
+
+
+async def put_members(db: Database, members: Sequence[Member], now: int) -> None:
+    """Upsert many members in one round trip."""
+    if members:
+        await db.executemany(_PUT_MEMBER, [_member_args(m, now) for m in members])
 
 
 async def delete_member(db: Database, member_id: str) -> bool:
@@ -251,18 +282,53 @@ async def get_group(db: Database, group_id: str) -> Group | None:
     )
 
 
-async def list_groups(db: Database, *, member: str | None = None) -> list[Group]:
+async def list_groups(
+    db: Database, *, member: str | None = None, ids: Sequence[str] | None = None
+) -> list[Group]:
+    """Groups (all, those of ``member``, or those of ``ids``) with their members: two
+    queries, not two per group."""
     args: list[Any] = []
-    sql = "SELECT id FROM dir_groups"
+    where: list[str] = []
     if member is not None:
-        sql += " WHERE id IN (SELECT group_id FROM dir_group_members WHERE member = ?)"
+        where.append("id IN (SELECT group_id FROM dir_group_members WHERE member = ?)")
         args.append(member)
-    groups = []
-    for r in await db.fetch(sql + " ORDER BY id", *args):
-        g = await get_group(db, r["id"])
-        if g is not None:
-            groups.append(g)
-    return groups
+    if ids is not None:
+        if not ids:
+            return []
+        where.append("id IN (" + ", ".join("?" * len(ids)) + ")")
+        args += list(ids)
+    cond = (" WHERE " + " AND ".join(where)) if where else ""
+    groups = {
+        r["id"]: Group(r["id"], r["name"], r["unit"])
+        for r in await db.fetch(f"SELECT id, name, unit FROM dir_groups{cond} ORDER BY id", *args)
+    }
+    if not groups:
+        return []
+    rows = await db.fetch(
+        "SELECT group_id, member, owner FROM dir_group_members WHERE group_id IN "
+        f"(SELECT id FROM dir_groups{cond}) ORDER BY group_id, member",
+        *args,
+    )
+    for r in rows:
+        g = groups[r["group_id"]]
+        g.members.append(r["member"])
+        if r["owner"]:
+            g.owners.append(r["member"])
+    return list(groups.values())
+
+
+async def existing_members(db: Database, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` are members (one query per 500 ids)."""
+    found: set[str] = set()
+    unique = sorted(set(ids))
+    for i in range(0, len(unique), 500):
+        chunk = unique[i : i + 500]
+        rows = await db.fetch(
+            "SELECT id FROM dir_members WHERE id IN (" + ", ".join("?" * len(chunk)) + ")",
+            *chunk,
+        )
+        found.update(r["id"] for r in rows)
+    return found
 
 
 async def groups_of(db: Database, member: str) -> list[str]:
@@ -284,14 +350,30 @@ async def put_group(db: Database, group: Group, now: int) -> None:
     )
 
 
+_SET_GROUP_MEMBER: Final = (
+    "INSERT INTO dir_group_members (group_id, member, owner) VALUES (?, ?, ?) "
+    "ON CONFLICT (group_id, member) DO UPDATE SET owner = excluded.owner"
+)
+
+
 async def set_group_member(db: Database, group_id: str, member: str, owner: bool) -> None:
-    await db.execute(
-        "INSERT INTO dir_group_members (group_id, member, owner) VALUES (?, ?, ?) "
-        "ON CONFLICT (group_id, member) DO UPDATE SET owner = excluded.owner",
-        group_id,
-        member,
-        1 if owner else 0,
-    )
+    await db.execute(_SET_GROUP_MEMBER, group_id, member, 1 if owner else 0)
+
+
+async def set_group_members(db: Database, group_id: str, members: Mapping[str, bool]) -> None:
+    """Add or update many memberships (member → owner) in one round trip."""
+    if members:
+        await db.executemany(
+            _SET_GROUP_MEMBER, [(group_id, m, 1 if o else 0) for m, o in sorted(members.items())]
+        )
+
+
+async def remove_group_members(db: Database, group_id: str, members: Sequence[str]) -> None:
+    if members:
+        await db.executemany(
+            "DELETE FROM dir_group_members WHERE group_id = ? AND member = ?",
+            [(group_id, m) for m in sorted(members)],
+        )
 
 
 async def remove_group_member(db: Database, group_id: str, member: str) -> bool:
