@@ -14,6 +14,7 @@ from channels.directory.model import Group, Member, Unit
 from hub.core.interfaces import Database, Row
 
 __all__ = [
+    "MAX_DEPTH",
     "ancestors",
     "delete_group",
     "delete_member",
@@ -41,6 +42,9 @@ __all__ = [
     "unit_usage",
 ]
 
+# the bound of an ancestor walk: only there to stop on a cycle, far beyond any real
+# tree (an import accepts any depth, and the cycle check must see the whole chain)
+MAX_DEPTH: Final = 1_000_000
 _MEMBER_COLS: Final = "id, name, unit, roles, flowing, home_unit, location, phone, wechat, wecom"
 _SUBTREE: Final = (
     "WITH RECURSIVE sub (id) AS (SELECT id FROM dir_units WHERE id = ? "
@@ -112,9 +116,10 @@ async def ancestors(db: Database, unit_id: str) -> list[str]:
         "WITH RECURSIVE up (id, parent, depth) AS ("
         "SELECT id, parent, 0 FROM dir_units WHERE id = ? "
         "UNION ALL SELECT u.id, u.parent, up.depth + 1 FROM dir_units u "
-        "JOIN up ON u.id = up.parent WHERE up.depth < 64) "
+        "JOIN up ON u.id = up.parent WHERE up.depth < ?) "
         "SELECT id FROM up ORDER BY depth",
         unit_id,
+        MAX_DEPTH,
     )
     return [r["id"] for r in rows]
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from channels.directory.api import require_admin
 from channels.notices import ledger
 from channels.notices.classification import ClassifiedRefused
-from channels.notices.export import csv_text, list_receipts, sheet_html
+from channels.notices.export import csv_text, sheet_html
 from channels.notices.links import AckLinks, LinkClaim, ack_page
 from channels.notices.model import STATES, Draft, Notice, bad, parse_draft
 from channels.notices.policy import parse_policy
@@ -220,8 +220,7 @@ class NoticesApi:
         csv = request.query.get("format") == "csv"
         limit = query_int(request, "limit", 100000 if csv else 100, 1, 100000)
         offset = query_int(request, "offset", 0, 0, 10**9)
-        items, total = await list_receipts(
-            self.notices.db,
+        items, total = await self.notices.list_receipts(
             n.id,
             state=request.query.get("state") or None,
             unit=request.query.get("unit") or None,
@@ -241,8 +240,7 @@ class NoticesApi:
 
     async def sheet(self, request: web.Request) -> web.Response:
         n = await self._notice(request)
-        items, _ = await list_receipts(
-            self.notices.db,
+        items, _ = await self.notices.list_receipts(
             n.id,
             state=request.query.get("state") or None,
             unit=request.query.get("unit") or None,

@@ -76,7 +76,12 @@ PATHS: Final[dict[str, Any]] = {
             "parameters": [
                 _ID,
                 _q("state", {"type": "string"}),
-                _q("unit", {"type": "string"}),
+                _q(
+                    "unit",
+                    {"type": "string"},
+                    "a unit and its sub-units; flowing members whose home unit is there "
+                    "are included (via_home true)",
+                ),
                 _q("format", {"enum": ["json", "csv"]}),
                 *_PAGING,
             ],

@@ -371,47 +371,174 @@ class Notices:
 
     async def rollup(self, notice_id: str) -> list[dict[str, Any]]:
         """Counts by state for every unit on the way from a recipient's unit to the
-        root: each unit counts its own recipients and those of all its sub-units."""
+        root: each unit counts its own recipients and those of all its sub-units.
+
+        A flowing member counts under the unit they are attached to and under their
+        home unit (组织关系所在支部), whose audience reached them: once on each
+        branch of the tree and once at the ancestors the two share. ``via_home`` is
+        how many of a row's recipients it counts through their home unit only.
+        Linear in the units involved: one query for the receipts, one for the tree,
+        each chain walked once."""
         rows = await self.db.fetch(
-            "SELECT unit, rank, COUNT(*) AS n FROM ntc_receipts WHERE notice = ? GROUP BY "
-            "unit, rank",
+            "SELECT r.unit AS unit, m.home_unit AS home, r.rank AS rank, COUNT(*) AS n "
+            "FROM ntc_receipts r LEFT JOIN dir_members m ON m.id = r.member "
+            "AND m.flowing = 1 WHERE r.notice = ? GROUP BY r.unit, m.home_unit, r.rank",
             notice_id,
         )
-        totals: dict[str, dict[str, int]] = {}
-        for r in rows:
-            for unit in await self.directory.ancestors(r["unit"]) or (r["unit"],):
-                c = totals.setdefault(unit, dict.fromkeys(STATES, 0))
-                c[STATES[int(r["rank"])]] += int(r["n"])
-        if not totals:
+        if not rows:
             return []
-        names = {
+        tree = {
             r["id"]: (r["name"], r["parent"])
             for r in await self.db.fetch("SELECT id, name, parent FROM dir_units")
         }
+        parent_of = {u: p for u, (_, p) in tree.items()}
+        own: dict[str, list[int]] = {}  # unit -> per-rank counts before the roll-up
+        via: dict[str, list[int]] = {}  # unit -> per-rank counts through a home unit
+        width = len(STATES)
+
+        def add(table: dict[str, list[int]], unit: str, rank: int, n: int) -> None:
+            table.setdefault(unit, [0] * width)[rank] += n
+
+        for r in rows:
+            unit, home, rank, n = str(r["unit"]), r["home"], int(r["rank"]), int(r["n"])
+            add(own, unit, rank, n)
+            if home is None or home == unit:
+                continue
+            home = str(home)
+            # counted once more from the home unit up to (not including) the first
+            # ancestor it shares with the unit: a correction there cancels the double
+            up = set(_chain(unit, parent_of))
+            common = next((u for u in _chain(home, parent_of) if u in up), None)
+            add(own, home, rank, n)
+            add(via, home, rank, n)
+            if common is not None:
+                add(own, common, rank, -n)
+                add(via, common, rank, -n)
+        depth = _depths(own, parent_of)
+        totals: dict[str, list[int]] = {u: [0] * width for u in depth}
+        vias: dict[str, list[int]] = {u: [0] * width for u in depth}
+        for unit in sorted(depth, key=lambda u: -depth[u]):  # deepest first
+            for acc, table in ((totals, own), (vias, via)):
+                row = acc[unit]
+                for i, v in enumerate(table.get(unit, ())):
+                    row[i] += v
+                parent = parent_of.get(unit)
+                if parent is not None and parent in acc:
+                    up_row = acc[parent]
+                    for i, v in enumerate(row):
+                        up_row[i] += v
         out = []
         for unit, c in totals.items():
-            name, parent = names.get(unit, (unit, None))
-            total = sum(c.values())
+            total = sum(c)
+            if total <= 0:
+                continue
+            name, parent = tree.get(unit, (unit, None))
+            counts = dict(zip(STATES, c, strict=True))
             out.append(
                 {
                     "unit": unit,
                     "name": name,
                     "parent": parent,
                     "total": total,
-                    "counts": c,
-                    "signed": c["acked"],
-                    "unsigned": total - c["acked"],
+                    "counts": counts,
+                    "signed": counts["acked"],
+                    "unsigned": total - counts["acked"],
+                    "via_home": sum(vias[unit]),
                 }
             )
-        depth = {u["unit"]: len(self._chain(u["unit"], names)) for u in out}
         out.sort(key=lambda u: (depth[u["unit"]], u["unit"]))
         return out
 
-    @staticmethod
-    def _chain(unit: str, names: dict[str, tuple[str, str | None]]) -> list[str]:
-        chain: list[str] = []
-        cur: str | None = unit
-        while cur is not None and cur not in chain and len(chain) < 64:
-            chain.append(cur)
-            cur = names.get(cur, ("", None))[1]
-        return chain
+    async def list_receipts(
+        self, notice: str, *, state: str | None, unit: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of receipts (by unit, then member) and the number matching.
+
+        ``unit``: the receipts of that unit and its sub-units, and those of flowing
+        members whose home unit is there (``via_home`` true on those rows), as in
+        the roll-up."""
+        sql, args = "", list[Any]()
+        where = ["r.notice = ?"]
+        via = "0"
+        if unit is not None:
+            sql, args = _SUBTREE, [unit]
+            home = "(m.flowing = 1 AND m.home_unit IN (SELECT id FROM sub))"
+            where.append(f"(r.unit IN (SELECT id FROM sub) OR {home})")
+            via = "CASE WHEN r.unit IN (SELECT id FROM sub) THEN 0 ELSE 1 END"
+        args.append(notice)
+        if state == "unsigned":
+            where.append("r.rank < 3")
+        elif state is not None:
+            if state not in RANK:
+                raise HubError(
+                    Code.BAD_REQUEST, "state 应为 sent、delivered、read、acked 或 unsigned"
+                )
+            where.append("r.rank = ?")
+            args.append(RANK[state])
+        cond = " WHERE " + " AND ".join(where)
+        joins = (
+            " FROM ntc_receipts r LEFT JOIN dir_members m ON m.id = r.member "
+            "LEFT JOIN dir_units u ON u.id = r.unit"
+        )
+        total = await self.db.fetchval(f"{sql}SELECT COUNT(*){joins}{cond}", *args)
+        rows = await self.db.fetch(
+            f"{sql}SELECT r.member, r.unit, r.rank, r.delivered_at, r.read_at, r.acked_at, "
+            f"r.channel, m.name AS member_name, u.name AS unit_name, {via} AS via_home"
+            f"{joins}{cond} ORDER BY r.unit, r.member LIMIT ? OFFSET ?",
+            *args,
+            limit,
+            offset,
+        )
+        out = [
+            {
+                "member": r["member"],
+                "name": r["member_name"],
+                "unit": r["unit"],
+                "unit_name": r["unit_name"],
+                "state": STATES[int(r["rank"])],
+                "delivered_at": r["delivered_at"],
+                "read_at": r["read_at"],
+                "acked_at": r["acked_at"],
+                "channel": r["channel"],
+                "via_home": bool(r["via_home"]),
+            }
+            for r in rows
+        ]
+        return out, int(total)
+
+
+_SUBTREE: Final = (
+    "WITH RECURSIVE sub (id) AS (SELECT id FROM dir_units WHERE id = ? "
+    "UNION ALL SELECT u.id FROM dir_units u JOIN sub ON u.parent = sub.id) "
+)
+
+
+def _chain(unit: str, parent_of: dict[str, str | None]) -> list[str]:
+    """``unit`` and its ancestors, nearest first (cycle-safe)."""
+    chain: list[str] = []
+    seen: set[str] = set()
+    cur: str | None = unit
+    while cur is not None and cur not in seen:
+        chain.append(cur)
+        seen.add(cur)
+        cur = parent_of.get(cur)
+    return chain
+
+
+def _depths(units: dict[str, Any], parent_of: dict[str, str | None]) -> dict[str, int]:
+    """Depth (root 0) of ``units`` and of all their ancestors; each unit is walked
+    once (the answers are remembered), so the work is linear in the units involved."""
+    depth: dict[str, int] = {}
+    for start in units:
+        path: list[str] = []
+        cur: str | None = start
+        on_path: set[str] = set()
+        while cur is not None and cur not in depth and cur not in on_path:
+            path.append(cur)
+            on_path.add(cur)
+            cur = parent_of.get(cur)
+        base = -1 if cur is None or cur in on_path else depth[cur]
+        for u in reversed(path):
+            base += 1
+            depth[u] = base
+    return depth

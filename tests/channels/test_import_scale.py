@@ -184,3 +184,30 @@ async def test_import_round_trips_do_not_grow_with_the_rows(
     counter[0] = 0
     exported = await h.ok("GET", "/api/groups")
     assert len(exported["groups"]) == 200 and counter[0] <= 5, counter[0]
+
+
+async def test_deep_tree_cycle_check_and_rollup_see_the_whole_chain(dhub: DomainHub) -> None:
+    """Beyond any fixed depth: a 300-level chain (the ancestor walk used to stop at 64)."""
+    status, body = await dhub.api(
+        "POST", "/api/directory/import?kind=units", data=deep_chain(300, "c")
+    )
+    assert status == 200 and body["created"] == 300, body
+    # moving the root under its deepest descendant would close a cycle
+    status, body = await dhub.api("PATCH", "/api/units/c0", {"parent": "c299"})
+    assert status == 409 and body["error"]["reason"] == "cycle", body
+    assert (await dhub.ok("GET", "/api/units/c0"))["parent"] is None
+    assert len((await dhub.ok("GET", "/api/units/c299"))["ancestors"]) == 299
+    await dhub.ok("POST", "/api/members", {"id": "leaf", "name": "王芳", "unit": "c299"})
+    await dhub.ok(
+        "POST", "/api/members", {"id": "home", "name": "赵磊", "unit": "c150", "flowing": True}
+    )
+    await dhub.ok("POST", "/api/members/home/flowing", {"unit": "c280"})
+    notice = {"title": "通知", "body": "内容", "audience": {"units": ["c0"]}, "sender": "leaf"}
+    status, created = await dhub.api("POST", "/api/notices", notice)
+    assert status == 201, created
+    info = await dhub.ok("GET", f"/api/notices/{created['notice']['id']}")
+    units = {u["unit"]: u for u in info["units"]}
+    assert len(units) == 300 and units["c0"]["total"] == 2 and units["c0"]["via_home"] == 0
+    assert units["c299"]["total"] == 1 and units["c280"]["total"] == 2
+    assert units["c150"]["total"] == 2 and units["c150"]["via_home"] == 0  # on both chains
+    assert [u["unit"] for u in info["units"][:3]] == ["c0", "c1", "c2"]  # root first

@@ -116,15 +116,17 @@ async def test_receipts_monotone_idempotent_and_pushed_live(nhub: DomainHub) -> 
     assert info["counts"] == {"sent": 2, "delivered": 0, "read": 1, "acked": 1}
     units = {u["unit"]: u for u in info["units"]}
     assert units["d"]["total"] == 4 and units["d"]["counts"]["acked"] == 1
-    assert units["s1"]["total"] == 3  # staff1, m1, m2; flow1 counts under b2 (s2)
-    assert units["b1"]["total"] == 2 and units["b1"]["counts"] == {
-        "sent": 0,
+    # flow1 is attached to b2 (under s2) and counts under the home branch b1 too
+    assert units["s1"]["total"] == 4 and units["s1"]["via_home"] == 1
+    assert units["b1"]["total"] == 3 and units["b1"]["counts"] == {
+        "sent": 1,
         "delivered": 0,
         "read": 1,
         "acked": 1,
     }
-    assert units["b2"]["total"] == 1  # flow1 is attached to b2, under s2
+    assert units["b2"]["total"] == 1 and units["b2"]["via_home"] == 0
     assert units["s2"]["unsigned"] == 1
+    assert units["d"]["via_home"] == 0  # the common ancestor counts flow1 once
     audit = await nhub.ok("GET", f"/api/notices/{n['id']}/audit")
     assert audit["ok"] and audit["events"] == 4  # created + 3 changes
 
@@ -223,7 +225,7 @@ async def test_csv_sheet_and_filters(nhub: DomainHub) -> None:
     page2 = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?state=unsigned&limit=2&offset=2")
     assert len(page2["receipts"]) == 1
     b1 = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?unit=b1")
-    assert sorted(r["member"] for r in b1["receipts"]) == ["m1", "m2"]
+    assert sorted(r["member"] for r in b1["receipts"]) == ["flow1", "m1", "m2"]
     acked = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?state=acked")
     assert [r["member"] for r in acked["receipts"]] == ["m1"]
     import aiohttp
@@ -277,3 +279,57 @@ async def test_inbox_and_auth(nhub: DomainHub) -> None:
         ) as r,
     ):
         assert r.status == 201 and (await r.json())["notice"]["from"] == "admin1"
+
+
+async def test_flowing_member_counts_under_the_home_branch(nhub: DomainHub) -> None:
+    """flow2's home branch is b1 (安园, under s1); they are attached to b2 under the
+    other street s2. A notice to the home street reaches them: the home branch's
+    roll-up and its receipts filter must show them, and the district, above both
+    streets, counts them once."""
+    await nhub.ok(
+        "POST",
+        "/api/members",
+        {"id": "flow2", "name": "陈静", "unit": "b1", "phone": "１３９－１２３４－０００９"},
+    )
+    await nhub.ok("POST", "/api/members/flow2/flowing", {"unit": "b2", "location": "上海市"})
+    n = await send(nhub, audience={"units": ["d"], "subunits": True})
+    ws = await open_ws(nhub.hub.ws_url, nhub.token("flow2"))
+    await ws.ok("receipt", notice=n["id"], state="acked")
+    info = await nhub.ok("GET", f"/api/notices/{n['id']}")
+    units = {u["unit"]: u for u in info["units"]}
+    everyone = info["counts"]
+    assert sum(everyone.values()) == 7  # admin1 staff1 m1 m2 m3 flow1 flow2
+    assert units["d"]["total"] == 7 and units["d"]["via_home"] == 0  # no double count
+    assert units["d"]["signed"] == 1
+    # the home chain b1 → c1 → s1 sees flow1 and flow2, marked as counted via home
+    assert (units["b1"]["total"], units["b1"]["via_home"]) == (4, 2)  # m1 m2 flow1 flow2
+    assert units["b1"]["signed"] == 1 and units["b1"]["unsigned"] == 3
+    assert (units["c1"]["total"], units["c1"]["via_home"]) == (4, 2)
+    assert (units["s1"]["total"], units["s1"]["via_home"]) == (5, 2)  # + staff1
+    # the chain where they are attached counts them normally
+    assert (units["b2"]["total"], units["b2"]["via_home"]) == (3, 0)  # m3 flow1 flow2
+    assert (units["s2"]["total"], units["s2"]["via_home"]) == (3, 0)
+    # the receipts filter agrees with the roll-up, and says which rows came via home
+    page = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?unit=s1")
+    assert page["total"] == 5
+    via = {r["member"]: r["via_home"] for r in page["receipts"]}
+    assert via == {"staff1": False, "m1": False, "m2": False, "flow1": True, "flow2": True}
+    signed = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?unit=b1&state=acked")
+    assert [r["member"] for r in signed["receipts"]] == ["flow2"] and signed["total"] == 1
+    attached = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?unit=b2")
+    assert {r["member"]: r["via_home"] for r in attached["receipts"]} == {
+        "flow1": False,
+        "flow2": False,
+        "m3": False,
+    }
+    status, body = await nhub.api("GET", f"/api/notices/{n['id']}/receipts?limit=１０")
+    assert status == 400 and body["error"]["code"] == 107
+    # the printable sheet of the home branch lists them too
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession(headers=nhub.hub.api_headers) as s,
+        s.get(f"{nhub.hub.http_url}/api/notices/{n['id']}/sheet?unit=b1") as r,
+    ):
+        sheet = await r.text()
+    assert r.status == 200 and "陈静" in sheet and "刘洋" in sheet
