@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -145,6 +146,9 @@ class _Units:
             return None
         if value in self.ids:
             return value
+        ascii_id = unicodedata.normalize("NFKC", value).strip()  # ｂ１ typed with an IME
+        if ascii_id in self.ids:
+            return ascii_id
         found = self.by_name.get(value, set())
         if len(found) == 1:
             return next(iter(found))

@@ -31,6 +31,7 @@ __all__ = [
     "parse_kind",
     "parse_name",
     "parse_phone",
+    "parse_ref",
     "parse_roles",
     "parse_text",
 ]
@@ -210,12 +211,23 @@ def parse_text(value: object, what: str, max_len: int = 200) -> str | None:
 
 
 def parse_id(value: object, what: str = "编号") -> str:
+    """An id; full-width letters and digits typed with a Chinese IME (``ｍ００１``)
+    are NFKC-normalised to ASCII first."""
     s = parse_text(value, what, 128)
+    if s is not None:
+        s = unicodedata.normalize("NFKC", s).strip() or None
     if s is None:
         raise FieldError("missing_id", f"缺少{what}")
     if not _ID.fullmatch(s):
         raise FieldError("bad_id", f"{what}“{s}”只能包含字母、数字和 _ . - : @")
     return s
+
+
+def parse_ref(value: object, what: str) -> str | None:
+    """An optional reference to a unit by id (``parent``, ``home_unit``), NFKC-
+    normalised like the ids themselves; None when empty."""
+    s = parse_text(value, what, 128)
+    return None if s is None else unicodedata.normalize("NFKC", s).strip() or None
 
 
 def parse_name(value: object, what: str = "姓名") -> str:
@@ -295,7 +307,7 @@ def parse_bool(value: object, what: str) -> bool:
     if value is None:
         return False
     if isinstance(value, str):
-        key = value.strip().lower()
+        key = unicodedata.normalize("NFKC", value).strip().lower()  # full-width １, ＹＥＳ
         if key in _TRUE:
             return True
         if key in _FALSE:

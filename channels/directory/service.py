@@ -28,6 +28,7 @@ from channels.directory.model import (
     parse_kind,
     parse_name,
     parse_phone,
+    parse_ref,
     parse_roles,
     parse_text,
 )
@@ -170,7 +171,7 @@ class Directory:
         unit = Unit(
             id=_field(lambda: parse_id(body.get("id")), "id"),
             name=_field(lambda: parse_name(body.get("name"), "名称"), "name"),
-            parent=_field(lambda: parse_text(body.get("parent"), "上级单位", 128), "parent"),
+            parent=_field(lambda: parse_ref(body.get("parent"), "上级单位"), "parent"),
             kind=_field(lambda: parse_kind(body.get("kind")), "kind"),
         )
         async with self.db.transaction() as tx:
@@ -192,7 +193,7 @@ class Directory:
             if "kind" in body:
                 unit.kind = _field(lambda: parse_kind(body["kind"]), "kind")
             if moved:
-                unit.parent = _field(lambda: parse_text(body["parent"], "上级单位", 128), "parent")
+                unit.parent = _field(lambda: parse_ref(body["parent"], "上级单位"), "parent")
                 await self._check_parent(tx, unit.id, unit.parent)
             await store.put_unit(tx, unit, _now())
         await self.changed(None if moved else set())
@@ -233,9 +234,7 @@ class Directory:
         if "flowing" in body:
             m.flowing = _field(lambda: parse_bool(body["flowing"], "流动党员"), "flowing")
         if "home_unit" in body:
-            m.home_unit = _field(
-                lambda: parse_text(body["home_unit"], "流出单位", 128), "home_unit"
-            )
+            m.home_unit = _field(lambda: parse_ref(body["home_unit"], "流出单位"), "home_unit")
         if "location" in body:
             m.location = _field(lambda: parse_text(body["location"], "现居地"), "location")
         if "phone" in body:
@@ -353,7 +352,7 @@ class Directory:
         if "name" in body:
             g.name = _field(lambda: parse_name(body["name"], "群组名称"), "name")
         if "unit" in body:
-            g.unit = _field(lambda: parse_text(body["unit"], "所属单位", 128), "unit")
+            g.unit = _field(lambda: parse_ref(body["unit"], "所属单位"), "unit")
         if "owners" in body:
             g.owners = self._member_list(body, "owners")
         if "members" in body:

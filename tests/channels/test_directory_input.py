@@ -166,3 +166,31 @@ async def test_five_level_chain_through_csv_import(dhub: DomainHub) -> None:
     assert "省" in exported.decode("utf-8-sig") and "联合党支部" in exported.decode("utf-8-sig")
     status, body = await _import(dhub, "units", exported)
     assert status == 200 and body["changed"] is False, body
+
+
+async def test_full_width_ids_and_flags_through_csv_import(org: DomainHub) -> None:
+    text = (
+        "编号,姓名,所属单位,流动党员,流出支部\nｍ００１,王芳,ｂ２,１,ｂ１\nｍ００２,赵磊,b1,ＮＯ,\n"
+    )
+    status, body = await _import(org, "members", text.encode("utf-8"))
+    assert status == 200 and body["created"] == 2, body
+    m = await org.ok("GET", "/api/members/m001")
+    assert (m["unit"], m["flowing"], m["home_unit"]) == ("b2", True, "b1")
+    assert (await org.ok("GET", "/api/members/m002"))["flowing"] is False
+    created = await org.ok(
+        "POST", "/api/members", {"id": "ｍ００３", "name": "孙丽", "unit": "ｂ１"}
+    )
+    assert (created["id"], created["unit"]) == ("m003", "b1")
+
+
+async def test_full_width_references_through_the_api(org: DomainHub) -> None:
+    unit = await org.ok("POST", "/api/units", {"id": "ｓ３", "name": "东风街道", "parent": "ｄ"})
+    assert (unit["id"], unit["parent"]) == ("s3", "d")
+    m = await org.ok(
+        "POST",
+        "/api/members",
+        {"id": "f9", "name": "周杰", "unit": "s3", "flowing": "是", "home_unit": "ｂ１"},
+    )
+    assert (m["unit"], m["home_unit"]) == ("s3", "b1")
+    group = await org.ok("POST", "/api/groups", {"id": "ｇ９", "name": "群", "unit": "ｓ３"})
+    assert (group["id"], group["unit"]) == ("g9", "s3")
