@@ -456,7 +456,8 @@ class Notices:
 
         ``unit``: the receipts of that unit and its sub-units, and those of flowing
         members whose home unit is there (``via_home`` true on those rows), as in
-        the roll-up."""
+        the roll-up. ``home_unit``: a flowing member's home unit when it is not the
+        receipt's unit (the web page's roll-up counts them there too)."""
         sql, args = "", list[Any]()
         where = ["r.notice = ?"]
         via = "0"
@@ -483,7 +484,8 @@ class Notices:
         total = await self.db.fetchval(f"{sql}SELECT COUNT(*){joins}{cond}", *args)
         rows = await self.db.fetch(
             f"{sql}SELECT r.member, r.unit, r.rank, r.delivered_at, r.read_at, r.acked_at, "
-            f"r.channel, m.name AS member_name, u.name AS unit_name, {via} AS via_home"
+            f"r.channel, m.name AS member_name, u.name AS unit_name, {via} AS via_home, "
+            "CASE WHEN m.flowing = 1 THEN m.home_unit END AS home_unit"
             f"{joins}{cond} ORDER BY r.unit, r.member LIMIT ? OFFSET ?",
             *args,
             limit,
@@ -501,6 +503,7 @@ class Notices:
                 "acked_at": r["acked_at"],
                 "channel": r["channel"],
                 "via_home": bool(r["via_home"]),
+                "home_unit": r["home_unit"] if r["home_unit"] != r["unit"] else None,
             }
             for r in rows
         ]

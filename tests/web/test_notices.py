@@ -76,6 +76,12 @@ def test_notice_to_a_unit_signed_live_on_the_dashboard(
     expect(rollup(zhang, "sfq", "acked")).to_have_text("2")
     expect(zhang.locator("#unsigned tbody tr")).to_have_count(1)
     expect(zhang.locator("#unsigned")).to_contain_text("刘洋")
+    # 刘洋 (flowing, attached to 和平街道's branch) counts under the home branch too
+    via = '#rollup tr[data-unit="{}"] [data-via]'
+    expect(zhang.locator(via.format("sfq-xh-ay-2"))).to_have_text(" 含流动党员 1 人")
+    expect(zhang.locator(via.format("sfq-xh"))).to_have_text(" 含流动党员 1 人")
+    expect(zhang.locator(via.format("sfq"))).to_have_count(0)  # counted once above both
+    expect(rollup(zhang, "sfq", "acked")).to_have_text("2")
     expect(zhang.get_by_role("heading", name=re.compile("签收进度 67%"))).to_be_visible()
 
     # one click reminds the one who has not signed

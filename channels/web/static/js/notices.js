@@ -227,9 +227,13 @@ export class Notices {
       return out;
     };
     for (const r of d.receipts.values()) {
-      for (const u of chain(r.unit)) {
-        if (!rows.has(u)) rows.set(u, { unit: u, name: d.units.get(u)?.name ?? (u === r.unit ? r.unit_name : u), depth: chain(u).length, c: { sent: 0, delivered: 0, read: 0, acked: 0 } });
+      // a flowing member counts where attached and under the home unit, once where the chains meet
+      const attached = chain(r.unit);
+      const units = new Set([...attached, ...(r.home_unit ? chain(r.home_unit) : [])]);
+      for (const u of units) {
+        if (!rows.has(u)) rows.set(u, { unit: u, name: d.units.get(u)?.name ?? (u === r.unit ? r.unit_name : u), depth: chain(u).length, via: 0, c: { sent: 0, delivered: 0, read: 0, acked: 0 } });
         rows.get(u).c[r.state] += 1;
+        if (!attached.includes(u)) rows.get(u).via += 1;
       }
     }
     // the tree order: each unit followed by its sub-units
@@ -308,7 +312,8 @@ export class Notices {
         ['acked', 'read', 'delivered', 'sent'].map((k) => h('th', { scope: 'col', class: 'num' }, SHORT[k])), h('th', { scope: 'col', class: 'num' }, '签收率'))),
       h('tbody', {}, rows.map((r) => {
         const t = r.c.sent + r.c.delivered + r.c.read + r.c.acked;
-        const name = h('th', { scope: 'row' }, r.name);
+        const name = h('th', { scope: 'row' }, r.name,
+          r.via ? h('span', { class: 'muted small', dataset: { via: String(r.via) } }, ` 含流动党员 ${r.via} 人`) : null);
         name.style.paddingLeft = `${8 + r.depth * 16}px`;
         return h('tr', { dataset: { unit: r.unit } }, name, h('td', { class: 'num' }, String(t)),
           ['acked', 'read', 'delivered', 'sent'].map((k) => h('td', { class: 'num', dataset: { state: k } }, String(r.c[k]))),
