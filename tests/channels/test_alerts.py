@@ -18,6 +18,7 @@ import pytest
 
 from adapters.standin import Standins, start_standins
 from tests.channels.conftest import DomainHub, FakeClock, load_org, notice_hub
+from tests.channels.test_notices import assert_strict_page
 from tests.support.hubs import wait_until
 from tests.support.ws import open_ws
 
@@ -307,3 +308,48 @@ async def test_recall_stops_the_ladder(
         clock.advance(3600)
         assert await h.ext.escalator.tick() == 2
         assert wechat_to(standins) == [] and sms_to(standins) == []
+
+
+async def test_opening_the_ack_link_records_read_and_the_button_acks(
+    tmp_path: Path, database_url: str, clock: FakeClock, standins: Standins
+) -> None:
+    async with alert_hub(tmp_path / "d", database_url, clock, standins) as h:
+        n = await post_alert(
+            h, audience={"members": ["fa"]}, escalation=[{"after": "0s", "via": "wechat"}]
+        )
+        assert await h.ext.escalator.tick() == 1
+        url = str(standins.wechat.sent[0]["url"])
+        await wait_until(lambda: _state(h, n["id"], "fa", "delivered"), what="report → delivered")
+        async with aiohttp.ClientSession() as s:
+            async with s.head(url) as r:  # a HEAD (link preview) reads nothing
+                assert r.status == 200
+            assert (await receipt_of(h, n["id"], "fa"))["state"] == "delivered"
+            async with s.get(url) as r:
+                html = await r.text()
+                assert r.status == 200 and "<form" in html
+                assert_strict_page(r.headers, html)
+                assert "form-action 'self'" in r.headers["Content-Security-Policy"]
+                assert r.headers["Cache-Control"] == "no-store"
+            fa = await receipt_of(h, n["id"], "fa")
+            assert fa["state"] == "read" and fa["channel"] == "link"
+            async with s.get(url) as r:  # opened again: still read, one event
+                assert r.status == 200
+            async with s.post(url) as r:
+                assert r.status == 200 and "签收成功" in await r.text()
+                assert_strict_page(r.headers, await r.text())
+            async with s.get(url) as r:  # after the ack the page says so and reads nothing
+                assert "无需重复签收" in await r.text()
+            async with s.get(url[:-3] + "xyz") as r:
+                assert r.status == 403 and r.headers["Referrer-Policy"] == "no-referrer"
+        fa = await receipt_of(h, n["id"], "fa")
+        assert fa["state"] == "acked" and fa["channel"] == "link"
+        rows = await h.hub.runtime.store.database.fetch(
+            "SELECT state, channel FROM ntc_events WHERE notice = ? AND member = 'fa' "
+            "AND kind = 'state' ORDER BY seq",
+            n["id"],
+        )
+        assert [(r["state"], r["channel"]) for r in rows] == [
+            ("delivered", "wechat"),
+            ("read", "link"),
+            ("acked", "link"),
+        ]
