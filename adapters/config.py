@@ -259,11 +259,17 @@ def _callbacks(env: Mapping[str, str], files: Mapping[str, object]) -> Callbacks
     if prefix is not None:
         prefix = prefix.rstrip("/")
         last = prefix.rsplit("/", 1)[-1]
-        if not _PREFIX.fullmatch(prefix) or ".." in prefix or len(last) < _PREFIX_SECRET_CHARS:
+        if (
+            not _PREFIX.fullmatch(prefix)
+            or ".." in prefix
+            or len(last) < _PREFIX_SECRET_CHARS
+            or "change-me" in prefix.lower()
+        ):
             raise ConfigurationError(
                 "HUB_CALLBACK_PREFIX must be a path such as /callbacks/<secret> whose last "
                 f"segment is a secret of at least {_PREFIX_SECRET_CHARS} characters "
-                "(letters, digits, - _ . ~), e.g. /callbacks/ + the output of "
+                "(letters, digits, - _ . ~; not the CHANGE-ME placeholder of "
+                "deploy/nginx/hub.conf), e.g. /callbacks/ + the output of "
                 "'python3 -c \"import secrets; print(secrets.token_urlsafe(24))\"'",
                 provider="callbacks",
                 code="prefix",

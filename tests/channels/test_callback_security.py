@@ -107,6 +107,10 @@ async def test_no_prefix_no_callback_routes(tmp_path: Path, hubs: list[HubProces
     [
         ({"HUB_CALLBACK_PREFIX": "/callbacks"}, "HUB_CALLBACK_PREFIX must be a path"),
         ({"HUB_CALLBACK_PREFIX": "/cb/../x" + "a" * 16}, "HUB_CALLBACK_PREFIX must be a path"),
+        (
+            {"HUB_CALLBACK_PREFIX": "/callbacks/CHANGE-ME-to-HUB_CALLBACK_PREFIX-secret"},
+            "HUB_CALLBACK_PREFIX must be a path",
+        ),
         ({"HUB_CALLBACK_ALLOW": "10.0.0.0/8,not-a-net"}, "'not-a-net' is not an IP address"),
         ({"HUB_ALIYUN_SMS_ACCESS_KEY_ID": "x"}, "aliyun-sms is partly configured"),
     ],
