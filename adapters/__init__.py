@@ -35,7 +35,7 @@ from .errors import (
     UnavailableError,
     ValidationError,
 )
-from .masking import Secret
+from .masking import Secret, mask_text, masked_logger
 from .registry import PROVIDERS, SMS_GROUP, aclose_all, build_adapters
 from .types import Adapter, CheckResult, Message, SendResult
 
@@ -74,4 +74,6 @@ __all__ = [
     "build_adapters",
     "callback_routes",
     "load_config",
+    "mask_text",
+    "masked_logger",
 ]

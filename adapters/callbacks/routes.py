@@ -25,13 +25,12 @@ again later), a WeChat request with a bad signature 403.
 from __future__ import annotations
 
 import ipaddress
-import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from ..masking import Secret
+from ..masking import Secret, masked_logger
 from ..signing.wechat import verify_callback
 from .parsers import (
     parse_aliyun_reports,
@@ -44,7 +43,7 @@ from .records import CallbackFormatError, CallbackRecord, Sink
 
 __all__ = ["add_callback_routes", "callback_routes", "source_address"]
 
-log = logging.getLogger("adapters.callbacks")
+log = masked_logger("adapters.callbacks")
 
 Parser = Callable[[bytes], Sequence[CallbackRecord]]
 Answer = Callable[[bool, str], web.Response]

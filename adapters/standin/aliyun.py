@@ -162,6 +162,14 @@ class AliyunStandin(StandinServer):
             headers = {"x-acs-retry-after": "1"} if fault == "rate_limited" else {}
             body = {"Code": refusal.code, "Message": refusal.message, "RequestId": request_id()}
             return json_response(body, status=refusal.status, **headers)
+        if fault == "echo_input":
+            echoed = ", ".join(f"{n} (+86{n.removeprefix('+86')})" for n in numbers)
+            message = (
+                f"参数错误: PhoneNumbers={echoed}; AccessKeyId={self.access_key_id}, "
+                f"AccessKeySecret {self.access_key_secret}, OutId={params.get('OutId', '')}"
+            )
+            body = {"Code": "isv.INVALID_PARAMETERS", "Message": message}
+            return json_response({**body, "RequestId": request_id()})
         code = self._business_check(numbers, signs, params, fault == "invalid_number")
         if code is not None:
             return json_response({"Code": code, "Message": code, "RequestId": request_id()})

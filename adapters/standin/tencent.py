@@ -131,6 +131,13 @@ class TencentStandin(StandinServer):
         numbers = payload.get("PhoneNumberSet") or []
         if not numbers:
             raise _ApiError("MissingParameter.EmptyPhoneNumberSet", "PhoneNumberSet is empty.")
+        if fault == "echo_input":
+            number = str(numbers[0])
+            message = (
+                f"手机号{number}（{number.removeprefix('+86')}）格式错误, "
+                f"SecretId={self.secret_id} SecretKey {self.secret_key}"
+            )
+            raise _ApiError("InvalidParameterValue.IncorrectPhoneNumber", message)
         statuses = [self._one(str(n), payload, fault == "invalid_number") for n in numbers]
         return _ok({"SendStatusSet": statuses})
 

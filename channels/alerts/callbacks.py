@@ -10,10 +10,9 @@ whose reply code it quotes (channel ``sms-reply``; see ``replies.py``).
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
-from adapters import CallbackRecord, DeliveryReport, DeliveryStatus, InboundMessage
+from adapters import CallbackRecord, DeliveryReport, DeliveryStatus, InboundMessage, masked_logger
 from channels.alerts.replies import ReplyCodes
 from channels.notices import ledger
 from channels.notices.service import Notices
@@ -22,7 +21,7 @@ from hub.protocol.errors import HubError
 
 __all__ = ["CallbackSink"]
 
-log = logging.getLogger("channels.alerts.callbacks")
+log = masked_logger("channels.alerts.callbacks")
 
 
 class CallbackSink:

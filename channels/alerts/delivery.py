@@ -12,13 +12,12 @@ templates refuse URLs; see ``replies.py``).
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from adapters import Adapter, AdapterError, Message
+from adapters import Adapter, AdapterError, Message, masked_logger
 from channels.alerts.replies import ReplyCodes, sms_ask
 from channels.directory import store as dirstore
 from channels.directory.model import Member
@@ -30,7 +29,7 @@ from channels.notices.service import Notices
 
 __all__ = ["Attempt", "Outbox", "sms_text", "wechat_title"]
 
-log = logging.getLogger("channels.alerts")
+log = masked_logger("channels.alerts")
 
 _URGENT: Final = {"urgent": "紧急", "normal": "通知"}
 

@@ -25,14 +25,13 @@ request and tell a guesser when a code was right.
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
-from adapters import InboundMessage
+from adapters import InboundMessage, masked_logger
 from channels.directory.phone import mask_phone
 from channels.notices.service import Notices
 from hub.protocol.errors import HubError
@@ -48,7 +47,7 @@ __all__ = [
     "sms_ask",
 ]
 
-log = logging.getLogger("channels.alerts.replies")
+log = masked_logger("channels.alerts.replies")
 
 ACK_WORDS: Final = ("已收到", "签收", "收到", "确认", "1")
 MAX_WRONG: Final = 5

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -435,3 +436,26 @@ async def test_wrong_reply_codes_are_throttled_per_number(
         clock.advance(3601)  # the window has passed
         assert await standins.aliyun.reply("13900000003", f"1 {code}") == 200
         assert (await receipt_of(h, n["id"], "fc"))["state"] == "acked"
+
+
+async def test_provider_error_that_echoes_the_number_and_secret_is_masked_in_the_log(
+    tmp_path: Path,
+    database_url: str,
+    clock: FakeClock,
+    standins: Standins,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with alert_hub(tmp_path / "d", database_url, clock, standins) as h:
+        standins.aliyun.faults.inject("echo_input")
+        n = await post_alert(
+            h, audience={"members": ["fc"]}, escalation=[{"after": "0s", "via": "sms"}]
+        )
+        assert await h.ext.escalator.tick() == 1
+        view = await h.ok("GET", f"/api/alerts/{n['id']}/escalation")
+        assert [a["status"] for a in view["attempts"]] == ["failed"]
+    logged = caplog.text
+    assert "escalation sms to fc" in logged and "isv.INVALID_PARAMETERS" in logged
+    assert "139****0003" in logged
+    for leaked in ("13900000003", standins.aliyun.access_key_secret):
+        assert leaked not in logged, leaked
