@@ -147,7 +147,10 @@ def _wechat_handlers(sink: Sink, token: str) -> tuple[Handler, Handler]:
     async def verify(request: web.Request) -> web.StreamResponse:
         if not signed(request):
             return web.Response(status=403, text="invalid signature")
-        return web.Response(text=request.query.get("echostr", ""))
+        # the echostr goes back verbatim: plain text, never sniffed as a page
+        return web.Response(
+            text=request.query.get("echostr", ""), headers={"X-Content-Type-Options": "nosniff"}
+        )
 
     async def events(request: web.Request) -> web.StreamResponse:
         if not signed(request):
