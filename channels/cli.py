@@ -59,7 +59,8 @@ def _add_commands(sub: SubParsers) -> None:
         "--callback-prefix",
         metavar="PATH",
         help="secret path the provider callbacks are mounted under, e.g. /callbacks/<secret>; "
-        "unset: no callback routes [HUB_CALLBACK_PREFIX]",
+        "unset: no callback routes. A secret: prefer the environment or the config file, "
+        "a command line shows in ps [HUB_CALLBACK_PREFIX]",
     )
     serve.add_argument(
         "--callback-allow",
