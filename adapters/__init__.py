@@ -17,7 +17,7 @@ from .callbacks import (
     add_callback_routes,
     callback_routes,
 )
-from .config import AdaptersConfig, load_config
+from .config import AdaptersConfig, CallbacksConfig, load_config
 from .core.runtime import Runtime
 from .errors import (
     AdapterError,
@@ -35,6 +35,7 @@ from .errors import (
     UnavailableError,
     ValidationError,
 )
+from .masking import Secret, mask_text, masked_logger
 from .registry import PROVIDERS, SMS_GROUP, aclose_all, build_adapters
 from .types import Adapter, CheckResult, Message, SendResult
 
@@ -46,6 +47,7 @@ __all__ = [
     "AdaptersConfig",
     "AuthenticationError",
     "CallbackRecord",
+    "CallbacksConfig",
     "CheckResult",
     "CircuitOpenError",
     "ConfigurationError",
@@ -58,6 +60,7 @@ __all__ = [
     "RecipientError",
     "RejectedError",
     "Runtime",
+    "Secret",
     "SendResult",
     "SendTimeoutError",
     "Sink",
@@ -71,4 +74,6 @@ __all__ = [
     "build_adapters",
     "callback_routes",
     "load_config",
+    "mask_text",
+    "masked_logger",
 ]

@@ -9,6 +9,7 @@ values is set; then all its required values must be set.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_ENDPOINTS",
     "AdaptersConfig",
     "AliyunSmsConfig",
+    "CallbacksConfig",
     "TencentSmsConfig",
     "WechatConfig",
     "WecomBotConfig",
@@ -84,6 +86,25 @@ class WechatConfig:
     callback_token: Secret | None = field(default=None)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class CallbacksConfig:
+    """Where the provider callbacks are mounted and who may call them.
+
+    ``prefix`` (``HUB_CALLBACK_PREFIX``): the secret path the callback routes live
+    under, e.g. ``/callbacks/Zx8…``; None: no callback routes at all. ``allow``
+    (``HUB_CALLBACK_ALLOW``): the source networks accepted (empty: any).
+    ``trusted_proxies`` (``HUB_CALLBACK_TRUSTED_PROXIES``): peers whose
+    ``X-Forwarded-For`` is believed; from anyone else the header is ignored.
+    """
+
+    prefix: Secret | None = None
+    allow: tuple[Network, ...] = ()
+    trusted_proxies: tuple[Network, ...] = ()
+
+
 @dataclass(frozen=True)
 class AdaptersConfig:
     aliyun_sms: AliyunSmsConfig | None = None
@@ -91,6 +112,7 @@ class AdaptersConfig:
     wecom: WecomConfig | None = None
     wecom_bot: WecomBotConfig | None = None
     wechat: WechatConfig | None = None
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
 
     def configured(self) -> list[str]:
         """Provider names that are configured, in failover order."""
@@ -224,7 +246,58 @@ def load_config(
         wecom=_wecom(_family("WECOM", env, files)),
         wecom_bot=_bot(_family("WECOM_BOT", env, files)),
         wechat=_wechat(_family("WECHAT", env, files)),
+        callbacks=_callbacks(env, files),
     )
+
+
+_PREFIX: Final = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+_PREFIX_SECRET_CHARS: Final = 16
+
+
+def _callbacks(env: Mapping[str, str], files: Mapping[str, object]) -> CallbacksConfig:
+    prefix = _lookup(env, files, "HUB_CALLBACK_PREFIX")
+    if prefix is not None:
+        prefix = prefix.rstrip("/")
+        last = prefix.rsplit("/", 1)[-1]
+        if (
+            not _PREFIX.fullmatch(prefix)
+            or ".." in prefix
+            or len(last) < _PREFIX_SECRET_CHARS
+            or "change-me" in prefix.lower()
+        ):
+            raise ConfigurationError(
+                "HUB_CALLBACK_PREFIX must be a path such as /callbacks/<secret> whose last "
+                f"segment is a secret of at least {_PREFIX_SECRET_CHARS} characters "
+                "(letters, digits, - _ . ~; not the CHANGE-ME placeholder of "
+                "deploy/nginx/hub.conf), e.g. /callbacks/ + the output of "
+                "'python3 -c \"import secrets; print(secrets.token_urlsafe(24))\"'",
+                provider="callbacks",
+                code="prefix",
+            )
+    return CallbacksConfig(
+        prefix=Secret(prefix) if prefix else None,
+        allow=_networks(env, files, "HUB_CALLBACK_ALLOW"),
+        trusted_proxies=_networks(env, files, "HUB_CALLBACK_TRUSTED_PROXIES"),
+    )
+
+
+def _networks(
+    env: Mapping[str, str], files: Mapping[str, object], name: str
+) -> tuple[Network, ...]:
+    raw = _lookup(env, files, name) or ""
+    out: list[Network] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"{name}: {item!r} is not an IP address or CIDR network (e.g. 203.0.113.0/24)",
+                provider="callbacks",
+                code="network",
+            ) from None
+    return tuple(out)
 
 
 def _s(values: Mapping[str, str | Secret], key: str) -> str:

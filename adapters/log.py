@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 
-from .masking import mask_address
+from .masking import mask_address, masked_logger
 from .types import AdapterKind, CheckResult, Message, SendResult
 
 __all__ = ["LogAdapter"]
 
-log = logging.getLogger("adapters.log")
+log = masked_logger("adapters.log")
 
 
 class LogAdapter:

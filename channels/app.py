@@ -10,10 +10,11 @@ import secrets
 import time
 from collections.abc import Mapping
 
-from adapters import Adapter, aclose_all, build_adapters, callback_routes, load_config
+from adapters import Adapter, Secret, aclose_all, build_adapters, callback_routes, load_config
 from adapters.standin import Standins, start_standins
 from channels.alerts import AlertsApi, CallbackSink, Escalator, Outbox
 from channels.alerts import schema as alerts_schema
+from channels.alerts.replies import simulated_reply
 from channels.authz import (
     NoticePolicy,
     NoticeWatchers,
@@ -50,7 +51,11 @@ class DomainExtension:
     (default: built from ``adapters_env``, else the process environment, with
     ``log`` when no provider is configured), ``escalation_poll`` (seconds between
     scheduler ticks; None: only explicit :meth:`Escalator.tick` calls),
-    ``public_url`` (the base of ack links; ``HUB_PUBLIC_URL``)."""
+    ``public_url`` (the base of ack links; ``HUB_PUBLIC_URL``).
+
+    Provider callbacks are mounted only for the configured providers and only
+    under ``HUB_CALLBACK_PREFIX`` (``callbacks_prefix``; the sandbox makes up a
+    random one when it is not set), limited to ``HUB_CALLBACK_ALLOW``."""
 
     def __init__(
         self,
@@ -63,7 +68,6 @@ class DomainExtension:
         adapters_env: Mapping[str, str] | None = None,
         escalation_poll: float | None = 1.0,
         public_url: str | None = None,
-        callbacks_prefix: str = "/callbacks",
         sandbox: bool = False,
     ) -> None:
         self.settings = settings
@@ -72,9 +76,12 @@ class DomainExtension:
         self.clock = clock
         self.escalation_poll = escalation_poll
         self.public_url = public_url or os.environ.get("HUB_PUBLIC_URL")
-        self.callbacks_prefix = callbacks_prefix
         env = os.environ if adapters_env is None else adapters_env
         self._adapters_config = load_config(env, settings.file_values)
+        prefix = self._adapters_config.callbacks.prefix
+        if prefix is None and sandbox:
+            prefix = Secret(f"/callbacks/{secrets.token_urlsafe(18)}")
+        self._callbacks_prefix = prefix
         self.adapters: dict[str, Adapter] = (
             dict(adapters) if adapters is not None else build_adapters(self._adapters_config)
         )
@@ -89,6 +96,11 @@ class DomainExtension:
         self._directory: Directory | None = None
         self._chat: ChatOps | None = None
         self._notice: NoticePolicy | None = None
+
+    @property
+    def callbacks_prefix(self) -> str | None:
+        """The secret path the provider callbacks are mounted under (None: none are)."""
+        return None if self._callbacks_prefix is None else self._callbacks_prefix.reveal()
 
     @property
     def directory(self) -> Directory:
@@ -136,16 +148,46 @@ class DomainExtension:
         esc = self._escalator = Escalator(notices, outbox, poll=self.escalation_poll)
         notices.create_hooks.append(esc.schedule)
         AlertsApi(napi, esc).add_routes(runtime.app)
-        wechat = self._adapters_config.wechat
+        self._install_callbacks(runtime, notices)
+
+    def _install_callbacks(self, runtime: Runtime, notices: Notices) -> None:
+        config = self._adapters_config
+        providers = ["aliyun-sms", "tencent-sms", "wechat"] if self.sandbox else config.configured()
+        wechat = config.wechat
         wechat_token = self._sandbox_wechat_token or (
             None if wechat is None else wechat.callback_token
         )
+        with_callbacks = [
+            p
+            for p in providers
+            if p in ("aliyun-sms", "tencent-sms") or (p == "wechat" and wechat_token)
+        ]
+        if self._callbacks_prefix is None:
+            if with_callbacks:
+                log.warning(
+                    "no provider callback routes: HUB_CALLBACK_PREFIX is not set, so delivery "
+                    "reports and SMS replies of %s are not received",
+                    ", ".join(with_callbacks),
+                )
+            return
+        if not with_callbacks:
+            return
         runtime.app.router.add_routes(
             callback_routes(
                 CallbackSink(notices),
-                prefix=self.callbacks_prefix,
+                prefix=self._callbacks_prefix,
+                providers=with_callbacks,
                 wechat_token=wechat_token,
+                allow=config.callbacks.allow,
+                trusted_proxies=config.callbacks.trusted_proxies,
             )
+        )
+        log.info(
+            "provider callbacks for %s under HUB_CALLBACK_PREFIX, %s",
+            ", ".join(with_callbacks),
+            f"from {len(config.callbacks.allow)} allowed network(s)"
+            if config.callbacks.allow
+            else "from any address (HUB_CALLBACK_ALLOW is not set)",
         )
 
     def install(self, runtime: Runtime) -> None:
@@ -198,6 +240,7 @@ class DomainExtension:
         standins = self._standins = await start_standins(self.settings.host)
         assert self._sandbox_wechat_token is not None
         standins.wechat.callback_token = self._sandbox_wechat_token
+        standins.auto_reply(simulated_reply)  # the simulated member answers each SMS
         await aclose_all(self.adapters)
         self.adapters.clear()  # the outbox holds this mapping: refill it in place
         self.adapters.update(build_adapters(standins.config()))
@@ -220,7 +263,7 @@ class DomainExtension:
 
     async def ready(self, runtime: Runtime) -> None:
         """The port is listening (its real number is known, also with ``--port 0``)."""
-        if self._standins is not None:
+        if self._standins is not None and self.callbacks_prefix is not None:
             base = f"http://{self.settings.host}:{runtime.port}{self.callbacks_prefix}"
             self._standins.send_reports_to(base)
         if self.demo:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -23,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,8 +171,12 @@ def test_compose_file(tmp_path: Path) -> None:
 # -- nginx --------------------------------------------------------------------
 
 
-def _nginx_conf(tmp: Path, upstream: str, listen: int) -> Path:
+def _nginx_conf(
+    tmp: Path, upstream: str, listen: int, edit: Callable[[str], str] | None = None
+) -> Path:
     conf = (DEPLOY / "nginx" / "hub.conf").read_text()
+    if edit is not None:
+        conf = edit(conf)
     conf = re.sub(r"server\s+hub\d+:8080", f"server {upstream}", conf)
     conf = conf.replace("listen 80;", f"listen 127.0.0.1:{listen};")
     conf = conf.replace("/var/log/nginx/", f"{tmp}/")
@@ -210,12 +215,13 @@ def test_nginx_config_is_valid(tmp_path: Path) -> None:
     assert "test is successful" in out.stderr
 
 
-@pytest.fixture
-def nginx_in_front(tmp_path: Path, hub: InProcessHub) -> Iterator[tuple[int, Path]]:
+@contextlib.contextmanager
+def running_nginx(
+    conf_dir: Path, upstream: str, edit: Callable[[str], str] | None = None
+) -> Iterator[tuple[int, Path]]:
     port = free_port()
-    conf_dir = tmp_path / "nginx"
     conf_dir.mkdir()
-    main = _nginx_conf(conf_dir, f"127.0.0.1:{hub.port}", port)
+    main = _nginx_conf(conf_dir, upstream, port, edit)
     proc = subprocess.Popen(
         [_nginx(), "-p", str(conf_dir), "-c", str(main), "-g", "daemon off;"],
         stdin=subprocess.DEVNULL,
@@ -240,6 +246,12 @@ def nginx_in_front(tmp_path: Path, hub: InProcessHub) -> Iterator[tuple[int, Pat
         proc.wait(10)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+@pytest.fixture
+def nginx_in_front(tmp_path: Path, hub: InProcessHub) -> Iterator[tuple[int, Path]]:
+    with running_nginx(tmp_path / "nginx", f"127.0.0.1:{hub.port}") as got:
+        yield got
 
 
 @needs_nginx
@@ -269,6 +281,51 @@ async def test_nginx_proxies_api_and_websocket(
     logged = access_log.read_text()
     assert 'GET /ws HTTP/1.1" 101' in logged
     assert token not in logged and "token=" not in logged
+
+
+PLACEHOLDER = "/callbacks/CHANGE-ME-to-HUB_CALLBACK_PREFIX-secret"
+SECRET_PREFIX = "/callbacks/Qm7-nginx-test-secret-0b5e"
+
+
+@needs_nginx
+async def test_nginx_exposes_callbacks_only_under_the_secret_prefix(tmp_path: Path) -> None:
+    from channels.app import DomainExtension
+    from tests.support.hubs import hub_settings, running_hub
+
+    env = {
+        "HUB_ALIYUN_SMS_ACCESS_KEY_ID": "LTAIexample",
+        "HUB_ALIYUN_SMS_ACCESS_KEY_SECRET": "example-secret-value",
+        "HUB_ALIYUN_SMS_SIGN_NAME": "通知测试",
+        "HUB_ALIYUN_SMS_TEMPLATE_CODE": "SMS_100000001",
+        "HUB_CALLBACK_PREFIX": SECRET_PREFIX,
+        "HUB_CALLBACK_ALLOW": "127.0.0.1/32",
+        "HUB_CALLBACK_TRUSTED_PROXIES": "127.0.0.1/32",
+    }
+    ext = DomainExtension(hub_settings(tmp_path / "d"), adapters_env=env, escalation_poll=None)
+    uplink = [{"phone_number": "13900000003", "content": "1", "send_time": ""}]
+
+    def filled_in(conf: str) -> str:  # what the operator does with the placeholders
+        conf = conf.replace(PLACEHOLDER, SECRET_PREFIX)
+        return conf.replace("allow 192.0.2.0/24;", "allow 127.0.0.1;")
+
+    async with running_hub(tmp_path / "d", extensions=[ext]) as hub:
+        upstream = f"127.0.0.1:{hub.port}"
+        with running_nginx(tmp_path / "filled", upstream, filled_in) as (port, log):
+            base = f"http://127.0.0.1:{port}"
+            async with aiohttp.ClientSession() as s:
+                async with s.post(f"{base}{SECRET_PREFIX}/aliyun-sms/uplink", json=uplink) as r:
+                    assert r.status == 200 and (await r.json())["code"] == 0
+                # the well-known path and a wrong secret stop at nginx (its own HTML 404)
+                for path in ("/callbacks/aliyun-sms/uplink", "/callbacks/guess/aliyun-sms/uplink"):
+                    async with s.post(base + path, json=uplink) as r:
+                        assert r.status == 404 and r.content_type == "text/html", path
+            await wait_until(lambda: log.exists() and "(callback)" in log.read_text(), 5)
+            assert "/callbacks" not in log.read_text()  # the secret path is not logged
+        # as shipped, the placeholder location admits only the placeholder networks
+        with running_nginx(tmp_path / "shipped", upstream) as (port, _):
+            url = f"http://127.0.0.1:{port}{PLACEHOLDER}/aliyun-sms/uplink"
+            async with aiohttp.ClientSession() as s, s.post(url, json=uplink) as r:
+                assert r.status == 403
 
 
 # -- systemd --------------------------------------------------------------------

@@ -12,19 +12,25 @@ path (under ``prefix``)                     provider answer on success
 ``POST /wechat/events``       event push    ``success``
 ==========================================  ======================================
 
+Only the routes of the providers asked for are mounted (the hub: the configured
+ones). With ``allow`` (source networks) a request from elsewhere is refused 403
+before its body is read; the source is the TCP peer, or — only when the peer is
+one of ``trusted_proxies`` — the right-most ``X-Forwarded-For`` address that is not
+itself a trusted proxy.
+
 A malformed body is answered 400, a failing sink 500 (the provider pushes
 again later), a WeChat request with a bad signature 403.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Sequence
+import ipaddress
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from ..masking import Secret
+from ..masking import Secret, masked_logger
 from ..signing.wechat import verify_callback
 from .parsers import (
     parse_aliyun_reports,
@@ -35,13 +41,63 @@ from .parsers import (
 )
 from .records import CallbackFormatError, CallbackRecord, Sink
 
-__all__ = ["add_callback_routes", "callback_routes"]
+__all__ = ["add_callback_routes", "callback_routes", "source_address"]
 
-log = logging.getLogger("adapters.callbacks")
+log = masked_logger("adapters.callbacks")
 
 Parser = Callable[[bytes], Sequence[CallbackRecord]]
 Answer = Callable[[bool, str], web.Response]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _ip(text: str | None) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address((text or "").strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _within(address: IPAddress, networks: Sequence[Network]) -> bool:
+    return any(address.version == net.version and address in net for net in networks)
+
+
+def source_address(
+    request: web.Request, trusted_proxies: Sequence[Network] = ()
+) -> IPAddress | None:
+    """The caller's address: the TCP peer, unless the peer is a trusted proxy; then
+    the right-most ``X-Forwarded-For`` entry that is not a trusted proxy."""
+    peer = _ip(request.remote)
+    if peer is None or not _within(peer, trusted_proxies):
+        return peer
+    hops = [h for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        address = _ip(hop)
+        if address is None:
+            return None  # a garbled header from our own proxy: trust nothing
+        if not _within(address, trusted_proxies):
+            return address
+    return peer
+
+
+def _guarded(
+    handler: Handler, label: str, allow: Sequence[Network], trusted: Sequence[Network]
+) -> Handler:
+    if not allow:
+        return handler
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        source = source_address(request, trusted)
+        if source is None or not _within(source, allow):
+            log.warning("%s callback from %s refused: not in HUB_CALLBACK_ALLOW", label, source)
+            raise web.HTTPForbidden(text="callbacks are not accepted from this address")
+        return await handler(request)
+
+    return guarded
 
 
 def _aliyun_answer(ok: bool, message: str) -> web.Response:
@@ -91,7 +147,10 @@ def _wechat_handlers(sink: Sink, token: str) -> tuple[Handler, Handler]:
     async def verify(request: web.Request) -> web.StreamResponse:
         if not signed(request):
             return web.Response(status=403, text="invalid signature")
-        return web.Response(text=request.query.get("echostr", ""))
+        # the echostr goes back verbatim: plain text, never sniffed as a page
+        return web.Response(
+            text=request.query.get("echostr", ""), headers={"X-Content-Type-Options": "nosniff"}
+        )
 
     async def events(request: web.Request) -> web.StreamResponse:
         if not signed(request):
@@ -109,39 +168,70 @@ def _wechat_handlers(sink: Sink, token: str) -> tuple[Handler, Handler]:
     return verify, events
 
 
+SMS_PROVIDERS = ("aliyun-sms", "tencent-sms")
+
+
 def callback_routes(
     sink: Sink,
     *,
-    prefix: str = "/callbacks",
+    prefix: str | Secret = "/callbacks",
+    providers: Collection[str] | None = None,
     wechat_token: str | Secret | None = None,
+    allow: Sequence[Network] = (),
+    trusted_proxies: Sequence[Network] = (),
 ) -> list[web.RouteDef]:
-    """Routes for every provider callback under ``prefix``; ``sink(record)`` is awaited
-    for each ``DeliveryReport`` / ``InboundMessage``. The WeChat routes exist only
-    when ``wechat_token`` (the account's server-configuration Token) is given."""
-    base = prefix.rstrip("/")
-    routes = [
-        web.post(
-            f"{base}/aliyun-sms/report",
-            _json_handler(sink, parse_aliyun_reports, _aliyun_answer, "aliyun report"),
-        ),
-        web.post(
-            f"{base}/aliyun-sms/uplink",
-            _json_handler(sink, parse_aliyun_uplink, _aliyun_answer, "aliyun uplink"),
-        ),
-        web.post(
-            f"{base}/tencent-sms/status",
-            _json_handler(sink, parse_tencent_status, _tencent_answer, "tencent status"),
-        ),
-        web.post(
-            f"{base}/tencent-sms/reply",
-            _json_handler(sink, parse_tencent_replies, _tencent_answer, "tencent reply"),
-        ),
-    ]
-    if wechat_token:
+    """Routes for the callbacks of ``providers`` (default: both SMS providers, and
+    WeChat when ``wechat_token`` is given) under ``prefix``; ``sink(record)`` is
+    awaited for each ``DeliveryReport`` / ``InboundMessage``. The WeChat routes
+    exist only when ``wechat_token`` (the account's server-configuration Token) is
+    given. ``allow``/``trusted_proxies``: see the module docstring."""
+    wanted = set(SMS_PROVIDERS if providers is None else providers)
+    if providers is None:
+        wanted.add("wechat")
+    base = (prefix.reveal() if isinstance(prefix, Secret) else prefix).rstrip("/")
+
+    def route(method: str, path: str, handler: Handler, label: str) -> web.RouteDef:
+        guarded = _guarded(handler, label, allow, trusted_proxies)
+        if method == "GET":
+            return web.get(f"{base}{path}", guarded, allow_head=False)
+        return web.post(f"{base}{path}", guarded)
+
+    routes = []
+    if "aliyun-sms" in wanted:
+        routes += [
+            route(
+                "POST",
+                "/aliyun-sms/report",
+                _json_handler(sink, parse_aliyun_reports, _aliyun_answer, "aliyun report"),
+                "aliyun report",
+            ),
+            route(
+                "POST",
+                "/aliyun-sms/uplink",
+                _json_handler(sink, parse_aliyun_uplink, _aliyun_answer, "aliyun uplink"),
+                "aliyun uplink",
+            ),
+        ]
+    if "tencent-sms" in wanted:
+        routes += [
+            route(
+                "POST",
+                "/tencent-sms/status",
+                _json_handler(sink, parse_tencent_status, _tencent_answer, "tencent status"),
+                "tencent status",
+            ),
+            route(
+                "POST",
+                "/tencent-sms/reply",
+                _json_handler(sink, parse_tencent_replies, _tencent_answer, "tencent reply"),
+                "tencent reply",
+            ),
+        ]
+    if wechat_token and "wechat" in wanted:
         token = wechat_token.reveal() if isinstance(wechat_token, Secret) else wechat_token
         verify, events = _wechat_handlers(sink, token)
-        routes.append(web.get(f"{base}/wechat/events", verify, allow_head=False))
-        routes.append(web.post(f"{base}/wechat/events", events))
+        routes.append(route("GET", "/wechat/events", verify, "wechat check"))
+        routes.append(route("POST", "/wechat/events", events, "wechat event"))
     return routes
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from ..errors import AdapterError
-from ..masking import mask_address
+from ..masking import mask_address, masked_logger
 from ..types import AdapterKind, CheckResult, Message, SendResult
 from .breaker import CircuitBreaker
 from .http import HttpClient
@@ -17,7 +16,7 @@ from .runtime import Runtime
 
 __all__ = ["ProviderAdapter"]
 
-log = logging.getLogger("adapters")
+log = masked_logger("adapters")
 
 
 class ProviderAdapter(ABC):

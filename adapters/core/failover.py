@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from ..errors import AdapterError, ConfigurationError
-from ..masking import mask_address
+from ..masking import mask_address, masked_logger
 from ..types import Adapter, AdapterKind, CheckResult, Message, SendResult
 
 __all__ = ["FailoverAdapter"]
 
-log = logging.getLogger("adapters")
+log = masked_logger("adapters")
 
 
 class FailoverAdapter:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +12,11 @@ import orjson
 from yarl import URL
 
 from ..errors import SendTimeoutError, TransientProviderError, TransportError
+from ..masking import masked_logger
 
 __all__ = ["HttpClient", "HttpResponse", "encode_json", "host_header"]
 
-log = logging.getLogger("adapters.http")
+log = masked_logger("adapters.http")
 
 
 def encode_json(value: Any) -> bytes:

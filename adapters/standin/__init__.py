@@ -86,11 +86,19 @@ class Standins:
         return load_config(self.env())
 
     def send_reports_to(self, callbacks_base: str) -> None:
-        """Push delivery reports to the hub's callback routes under ``callbacks_base``."""
+        """Push delivery reports and SMS replies to the hub's callback routes under
+        ``callbacks_base`` (the hub's URL + its ``HUB_CALLBACK_PREFIX``)."""
         base = callbacks_base.rstrip("/")
         self.aliyun.report_url = f"{base}/aliyun-sms/report"
+        self.aliyun.uplink_url = f"{base}/aliyun-sms/uplink"
         self.tencent.report_url = f"{base}/tencent-sms/status"
+        self.tencent.reply_url = f"{base}/tencent-sms/reply"
         self.wechat.event_url = f"{base}/wechat/events"
+
+    def auto_reply(self, answer: Callable[[str], str | None] | None) -> None:
+        """Let both SMS stand-ins answer each SMS with ``answer(text)`` (None: no reply)."""
+        self.aliyun.auto_reply = answer
+        self.tencent.auto_reply = answer
 
     async def wait_pushes(self) -> None:
         for server in self.servers():

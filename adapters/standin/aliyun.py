@@ -33,6 +33,9 @@ class AliyunStandin(StandinServer):
     """``POST /`` with ``SendSms``, ``SendBatchSms`` and ``QuerySendDetails``.
 
     ``report_url``: when set, each accepted number gets an SmsReport push.
+    ``uplink_url``: where :meth:`reply` pushes SmsUp messages (a member's reply).
+    ``auto_reply``: when set, called with each accepted SMS's text; a text it
+    returns is sent back as that number's reply (the sandbox's simulated member).
     """
 
     name = "aliyun-sms"
@@ -45,7 +48,10 @@ class AliyunStandin(StandinServer):
         self.sign_name = "通知测试"
         self.template_code = "SMS_100000001"
         self.report_url: str | None = None
+        self.uplink_url: str | None = None
+        self.auto_reply: Callable[[str], str | None] | None = None
         self.sent: list[dict[str, str]] = []
+        self._sequence = 0
         self._nonces: dict[str, float] = {}
         self._biz = 900_000_000
         self.app.router.add_post("/", self._handle)
@@ -156,6 +162,14 @@ class AliyunStandin(StandinServer):
             headers = {"x-acs-retry-after": "1"} if fault == "rate_limited" else {}
             body = {"Code": refusal.code, "Message": refusal.message, "RequestId": request_id()}
             return json_response(body, status=refusal.status, **headers)
+        if fault == "echo_input":
+            echoed = ", ".join(f"{n} (+86{n.removeprefix('+86')})" for n in numbers)
+            message = (
+                f"参数错误: PhoneNumbers={echoed}; AccessKeyId={self.access_key_id}, "
+                f"AccessKeySecret {self.access_key_secret}, OutId={params.get('OutId', '')}"
+            )
+            body = {"Code": "isv.INVALID_PARAMETERS", "Message": message}
+            return json_response({**body, "RequestId": request_id()})
         code = self._business_check(numbers, signs, params, fault == "invalid_number")
         if code is not None:
             return json_response({"Code": code, "Message": code, "RequestId": request_id()})
@@ -165,6 +179,9 @@ class AliyunStandin(StandinServer):
             self.sent.append({**params, "PhoneNumber": number, "BizId": biz_id})
             if self.report_url:
                 self.spawn(self._report(number, biz_id, params.get("OutId", "")))
+            answer = self.auto_reply(_text_of(params)) if self.auto_reply else None
+            if answer and self.uplink_url:
+                self.spawn(self._reply(number, answer))
         return json_response(
             {"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": request_id()}
         )
@@ -202,6 +219,35 @@ class AliyunStandin(StandinServer):
         ]
         assert self.report_url is not None
         await self.push(self.report_url, orjson.dumps(report), "application/json")
+
+    async def reply(self, number: str, text: str) -> int:
+        """Push an SmsUp message from ``number`` (as Alibaba does when a member answers
+        an SMS) to ``uplink_url``; return the hub's HTTP status."""
+        return await self._reply(number, text)
+
+    async def _reply(self, number: str, text: str) -> int:
+        assert self.uplink_url is not None, "uplink_url is not set"
+        self._sequence += 1
+        now = (datetime.fromtimestamp(self.wall(), UTC) + _CN).strftime("%Y-%m-%d %H:%M:%S")
+        uplink = [
+            {
+                "phone_number": number.removeprefix("+86"),
+                "content": text,
+                "send_time": now,
+                "sign_name": self.sign_name,
+                "dest_code": "",
+                "sequence_id": self._sequence,
+            }
+        ]
+        return await self.push(self.uplink_url, orjson.dumps(uplink), "application/json")
+
+
+def _text_of(params: dict[str, str]) -> str:
+    try:
+        values: Any = orjson.loads(params.get("TemplateParam") or "{}")
+    except orjson.JSONDecodeError:
+        return ""
+    return " ".join(str(v) for v in values.values()) if isinstance(values, dict) else ""
 
 
 def _fault_refusal(fault: str | None) -> _Refusal | None:

@@ -8,7 +8,11 @@ from typing import Literal, get_args
 
 __all__ = ["FAULT_KINDS", "FaultKind", "Faults"]
 
-FaultKind = Literal["expired_token", "rate_limited", "invalid_number", "server_error", "timeout"]
+# echo_input: an error whose text echoes the request — numbers and credentials —
+# as a careless provider might (the adapters must not log it as it is)
+FaultKind = Literal[
+    "expired_token", "rate_limited", "invalid_number", "server_error", "timeout", "echo_input"
+]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
 

@@ -34,7 +34,7 @@ class StandinServer:
         self.base_url = ""
         self.requests = 0
         self._runner: web.AppRunner | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._session: aiohttp.ClientSession | None = None
         self.push_failures = 0
 
@@ -47,7 +47,7 @@ class StandinServer:
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{port}"
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -32,6 +32,9 @@ class TencentStandin(StandinServer):
     """``POST /`` with ``SendSms`` and ``DescribeSmsTemplateList`` (version 2021-01-11).
 
     ``report_url``: when set, each accepted number gets a status callback push.
+    ``reply_url``: where :meth:`reply` pushes reply callbacks (a member's answer).
+    ``auto_reply``: when set, called with each accepted SMS's text (the template
+    parameters); a text it returns is sent back as that number's reply.
     """
 
     name = "tencent-sms"
@@ -45,6 +48,8 @@ class TencentStandin(StandinServer):
         self.sign_name = "通知测试"
         self.template_id = "100001"
         self.report_url: str | None = None
+        self.reply_url: str | None = None
+        self.auto_reply: Callable[[str], str | None] | None = None
         self.sent: list[dict[str, Any]] = []
         self._serial = 1_000_000
         self.app.router.add_post("/", self._handle)
@@ -126,6 +131,13 @@ class TencentStandin(StandinServer):
         numbers = payload.get("PhoneNumberSet") or []
         if not numbers:
             raise _ApiError("MissingParameter.EmptyPhoneNumberSet", "PhoneNumberSet is empty.")
+        if fault == "echo_input":
+            number = str(numbers[0])
+            message = (
+                f"手机号{number}（{number.removeprefix('+86')}）格式错误, "
+                f"SecretId={self.secret_id} SecretKey {self.secret_key}"
+            )
+            raise _ApiError("InvalidParameterValue.IncorrectPhoneNumber", message)
         statuses = [self._one(str(n), payload, fault == "invalid_number") for n in numbers]
         return _ok({"SendStatusSet": statuses})
 
@@ -151,6 +163,10 @@ class TencentStandin(StandinServer):
         self.sent.append({**payload, "PhoneNumber": number, "SerialNo": serial})
         if self.report_url:
             self.spawn(self._report(number, serial))
+        text = " ".join(str(p) for p in payload.get("TemplateParamSet") or [])
+        answer = self.auto_reply(text) if self.auto_reply else None
+        if answer and self.reply_url:
+            self.spawn(self._reply(number, answer))
         return {**status, "SerialNo": serial, "Fee": 1, "Code": "Ok", "Message": "send success"}
 
     async def _report(self, number: str, serial: str) -> None:
@@ -168,6 +184,23 @@ class TencentStandin(StandinServer):
         ]
         assert self.report_url is not None
         await self.push(self.report_url, orjson.dumps(report), "application/json")
+
+    async def reply(self, number: str, text: str) -> int:
+        """Push a reply callback from ``number`` (as Tencent does when a member answers
+        an SMS) to ``reply_url``; return the hub's HTTP status."""
+        return await self._reply(number, text)
+
+    async def _reply(self, number: str, text: str) -> int:
+        assert self.reply_url is not None, "reply_url is not set"
+        body = {
+            "extend": "",
+            "mobile": number.removeprefix("+86"),
+            "nationcode": "86",
+            "sign": self.sign_name,
+            "text": text,
+            "time": int(self.wall()),
+        }
+        return await self.push(self.reply_url, orjson.dumps(body), "application/json")
 
 
 def _ok(fields: dict[str, Any]) -> web.Response:

@@ -3,36 +3,32 @@
 A report is matched to its attempt by provider message id (or, when the
 provider echoes it, the attempt id sent as the reference); it is appended to the
 ledger as a ``report`` event, and a delivered report moves the receipt to
-``delivered`` (channel: the attempt's ``via``). An SMS reply “1” (or 签收, 收到)
-from a number we sent an escalation to acks that member's newest unsigned
-notice, with channel ``sms-reply``.
+``delivered`` (channel: the attempt's ``via``). An SMS reply acks the notice
+whose reply code it quotes (channel ``sms-reply``; see ``replies.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from typing import Final
 
-from adapters import CallbackRecord, DeliveryReport, DeliveryStatus, InboundMessage
-from channels.directory.phone import mask_phone
+from adapters import CallbackRecord, DeliveryReport, DeliveryStatus, InboundMessage, masked_logger
+from channels.alerts.replies import ReplyCodes
 from channels.notices import ledger
 from channels.notices.service import Notices
 from hub.core.interfaces import Row
 from hub.protocol.errors import HubError
 
-__all__ = ["ACK_WORDS", "CallbackSink"]
+__all__ = ["CallbackSink"]
 
-log = logging.getLogger("channels.alerts.callbacks")
-
-ACK_WORDS: Final = frozenset({"1", "１", "签收", "收到", "已收到", "确认"})
+log = masked_logger("channels.alerts.callbacks")
 
 
 class CallbackSink:
     def __init__(self, notices: Notices, match_wait: float = 3.0) -> None:
         self.notices = notices
         self.match_wait = match_wait
+        self.replies = ReplyCodes(notices)
 
     async def __call__(self, record: CallbackRecord) -> None:
         if isinstance(record, DeliveryReport):
@@ -109,25 +105,4 @@ class CallbackSink:
                 pass  # recalled meanwhile
 
     async def inbound(self, msg: InboundMessage) -> None:
-        text = msg.text.strip().rstrip("。.!！")
-        if text not in ACK_WORDS:
-            log.info("SMS from %s is not an ack (%d characters)", mask_phone(msg.sender), len(text))
-            return
-        rows = await self.notices.db.fetch(
-            "SELECT a.notice, a.member FROM ntc_attempts a "
-            "JOIN ntc_receipts r ON r.notice = a.notice AND r.member = a.member "
-            "JOIN ntc_notices n ON n.id = a.notice "
-            "WHERE a.address = ? AND a.via = 'sms' AND r.rank < 3 AND n.recalled_at IS NULL "
-            "ORDER BY a.created_at DESC LIMIT 1",
-            msg.sender,
-        )
-        if not rows:
-            log.info("SMS ack from %s matches no unsigned notice", mask_phone(msg.sender))
-            return
-        await self.notices.set_state(
-            rows[0]["notice"],
-            rows[0]["member"],
-            "acked",
-            "sms-reply",
-            {"provider": msg.provider, "text": text},
-        )
+        await self.replies.handle(msg)

@@ -6,18 +6,19 @@ Addresses: ``wechat`` uses the Official Account (the member's ``wechat`` OpenID)
 or else the WeCom app (``wecom`` UserID); ``sms`` the member's phone through the
 ``sms`` failover group. A provider that is not configured falls back to ``log``.
 Texts are Chinese; the WeChat message carries the signed ack link, the SMS asks
-for the reply “1” (SMS templates refuse URLs).
+for the reply “1 <code>” with the member's reply code for the notice (SMS
+templates refuse URLs; see ``replies.py``).
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from adapters import Adapter, AdapterError, Message
+from adapters import Adapter, AdapterError, Message, masked_logger
+from channels.alerts.replies import ReplyCodes, sms_ask
 from channels.directory import store as dirstore
 from channels.directory.model import Member
 from channels.directory.phone import mask_phone, mask_wechat
@@ -28,7 +29,7 @@ from channels.notices.service import Notices
 
 __all__ = ["Attempt", "Outbox", "sms_text", "wechat_title"]
 
-log = logging.getLogger("channels.alerts")
+log = masked_logger("channels.alerts")
 
 _URGENT: Final = {"urgent": "紧急", "normal": "通知"}
 
@@ -37,9 +38,10 @@ def wechat_title(n: Notice) -> str:
     return f"【{_URGENT.get(n.urgency, '通知')}】{n.title}"[:20]
 
 
-def sms_text(n: Notice) -> str:
-    """≤ 35 characters (Alibaba's default variable limit), no URL."""
-    tail = "，请回复1签收" if n.require_ack else "，请及时查看"
+def sms_text(n: Notice, code: str | None = None) -> str:
+    """≤ 35 characters (Alibaba's default variable limit), no URL; with ``code``
+    it asks for the reply ``1 <code>``."""
+    tail = sms_ask(code) if code else "，请及时查看"
     return f"《{n.title[: 35 - 2 - len(tail)]}》{tail}"
 
 
@@ -64,6 +66,7 @@ class Outbox:
         self.notices = notices
         self.adapters = adapters
         self.links = links
+        self.codes = ReplyCodes(notices)
 
     def _route(self, via: str, m: Member) -> tuple[Adapter, str, str] | None:
         """(adapter, address, masked address) or None when the member has none."""
@@ -81,9 +84,11 @@ class Outbox:
             return a["log"], addr, mask_wechat(addr)
         return None
 
-    def _message(self, via: str, adapter: Adapter, n: Notice, member: str, ref: str) -> Message:
+    def _message(
+        self, via: str, adapter: Adapter, n: Notice, member: str, ref: str, code: str | None
+    ) -> Message:
         if via == "sms":
-            return Message(text=sms_text(n), reference=ref)
+            return Message(text=sms_text(n, code), reference=ref)
         url = self.links.url(n.id, member, self.notices.clock())
         if adapter.name == "wecom":
             text = f"{n.body[:200]}\n请点击签收。" if n.body else "请点击签收。"
@@ -119,8 +124,10 @@ class Outbox:
         adapter, address, masked = route
         a = Attempt(n.id, member, rung, via, "sending", adapter.name)
         ref = await self._claim(a, adapter.name, address, None)
+        code = await self.codes.code_for(n.id, member) if via == "sms" and n.require_ack else None
         try:
-            result = await adapter.send(address, self._message(via, adapter, n, member, ref))
+            message = self._message(via, adapter, n, member, ref, code)
+            result = await adapter.send(address, message)
         except AdapterError as exc:
             a.status = "failed"
             log.warning("escalation %s to %s (%s) failed: %s", via, member, masked, exc.describe())

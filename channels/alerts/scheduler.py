@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import secrets
 from typing import Any, Final
 
+from adapters import masked_logger
 from channels.alerts.delivery import Outbox
 from channels.alerts.prefs import Prefs, Quiet, quiet_until, take_sms
 from channels.notices.model import Notice
@@ -30,7 +30,7 @@ __all__ = ["Escalator"]
 
 DEFAULT_QUIET = Quiet(22 * 60, 7 * 60)  # 22:00–07:00 China time
 
-log = logging.getLogger("channels.alerts.scheduler")
+log = masked_logger("channels.alerts.scheduler")
 
 _BATCH: Final = 50
 _PARALLEL: Final = 16

@@ -7,6 +7,10 @@
 * ``alr_prefs`` — per-member quiet hours (minutes after midnight, China time) and
   daily SMS cap; members without a row get the defaults.
 * ``alr_sms_usage`` — SMS sent per member and day, for the cap.
+* ``alr_reply_codes`` — the reply code of each (notice, member) that was sent an
+  SMS asking for a reply; unique per member (see ``channels/alerts/replies.py``).
+* ``alr_sms_replies`` — every SMS reply received: number, provider, outcome and
+  the notice it acked; the wrong-code throttle counts these.
 """
 
 from __future__ import annotations
@@ -47,4 +51,25 @@ CREATE TABLE alr_sms_usage (
 );
 """
 
-MIGRATIONS: Final[list[Migration]] = [_V1]
+_V2: Final = """
+CREATE TABLE alr_reply_codes (
+    notice TEXT NOT NULL,
+    member TEXT NOT NULL,
+    code TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (notice, member)
+);
+CREATE UNIQUE INDEX alr_reply_codes_code ON alr_reply_codes (member, code);
+CREATE TABLE alr_sms_replies (
+    id TEXT PRIMARY KEY,
+    phone TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    notice TEXT,
+    member TEXT,
+    at BIGINT NOT NULL
+);
+CREATE INDEX alr_sms_replies_phone ON alr_sms_replies (phone, at);
+"""
+
+MIGRATIONS: Final[list[Migration]] = [_V1, _V2]

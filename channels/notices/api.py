@@ -13,9 +13,10 @@ from aiohttp import web
 from channels.directory.api import require_admin
 from channels.notices import ledger
 from channels.notices.classification import ClassifiedRefused
-from channels.notices.export import csv_text, sheet_html
-from channels.notices.links import AckLinks, LinkClaim, ack_page
+from channels.notices.export import SHEET_CSP, csv_text, sheet_html
+from channels.notices.links import ACK_CSP, AckLinks, LinkClaim, ack_page
 from channels.notices.model import STATES, Draft, Notice, bad, parse_draft
+from channels.notices.pages import page_headers
 from channels.notices.policy import parse_policy
 from channels.notices.service import Notices, notice_from_row
 from hub.auth import TokenVerifier
@@ -232,7 +233,10 @@ class NoticesApi:
                 text=csv_text(items),
                 content_type="text/csv",
                 charset="utf-8",
-                headers={"Content-Disposition": f'attachment; filename="receipts-{n.id}.csv"'},
+                headers={
+                    "Content-Disposition": f'attachment; filename="receipts-{n.id}.csv"',
+                    "X-Content-Type-Options": "nosniff",
+                },
             )
         return json_response(
             {"notice": n.id, "total": total, "limit": limit, "offset": offset, "receipts": items}
@@ -249,7 +253,10 @@ class NoticesApi:
         )
         counts = await self.notices.counts(n.id)
         return web.Response(
-            text=sheet_html(n, counts, items), content_type="text/html", charset="utf-8"
+            text=sheet_html(n, counts, items),
+            content_type="text/html",
+            charset="utf-8",
+            headers=page_headers(SHEET_CSP),
         )
 
     async def audit(self, request: web.Request) -> web.Response:
@@ -287,6 +294,14 @@ class NoticesApi:
             return _page("无法签收", "您不是该通知的接收人", status=403)
         if int(state) >= 3:
             return _page(n.title, "您已签收该通知，无需重复签收。")
+        if request.method == "GET":  # opening the link is reading the notice (HEAD is not)
+            await self.notices.set_state(
+                n.id,
+                claim.member,
+                "read",
+                "link",
+                {"ua": request.headers.get("User-Agent", "")[:200]},
+            )
         return _page(n.title, "请阅读以上内容后点击“签收”。", form=True, body=n.body)
 
     async def ack_post(self, request: web.Request) -> web.Response:
@@ -315,4 +330,5 @@ def _page(
         status=status,
         content_type="text/html",
         charset="utf-8",
+        headers=page_headers(ACK_CSP, token_in_url=True),
     )

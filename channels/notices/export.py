@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from channels.notices.model import RANK, STATES, Notice, bad
+from channels.notices.pages import csp
 from hub.core.interfaces import Database
 
-__all__ = ["STATE_LABELS", "csv_text", "list_receipts", "sheet_html"]
+__all__ = ["SHEET_CSP", "STATE_LABELS", "csv_text", "list_receipts", "sheet_html"]
 
 STATE_LABELS: Final = {"sent": "已发送", "delivered": "已送达", "read": "已阅读", "acked": "已签收"}
 CHANNEL_LABELS: Final = {
@@ -128,6 +129,10 @@ th{background:#eee}
 @media print{body{margin:0}.noprint{display:none}thead{display:table-header-group}tr{page-break-inside:avoid}
 @page{size:A4;margin:15mm}}
 """
+_PRINT: Final = (
+    "document.getElementById('print').addEventListener('click',function(){window.print()})"
+)
+SHEET_CSP: Final = csp([_STYLE], [_PRINT])
 
 
 def sheet_html(n: Notice, counts: dict[str, int], items: Sequence[dict[str, Any]]) -> str:
@@ -145,7 +150,7 @@ def sheet_html(n: Notice, counts: dict[str, int], items: Sequence[dict[str, Any]
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>回执单 — {e(n.title)}</title>
 <style>{_STYLE}</style></head><body>
-<p class="noprint"><button onclick="window.print()">打印回执单</button></p>
+<p class="noprint"><button id="print" type="button">打印回执单</button></p>
 <h1>通知回执单</h1>
 <div class="meta"><span>通知标题：{e(n.title)}{status}</span><span>通知编号：{e(n.id)}</span>
 <span>发送人：{e(n.sender)}</span><span>发送时间：{fmt_ts(n.created_at)}</span>
@@ -157,5 +162,6 @@ def sheet_html(n: Notice, counts: dict[str, int], items: Sequence[dict[str, Any]
 {rows}
 </tbody></table>
 <div class="sign"><span>经办人（签字）：</span><span>审核人（签字）：</span><span>日期：　　年　　月　　日</span></div>
+<script>{_PRINT}</script>
 </body></html>
 """

@@ -19,9 +19,15 @@ from typing import Final
 
 from aiohttp import web
 
-__all__ = ["AckLinks", "LinkClaim", "ack_page"]
+from channels.notices.pages import csp
+
+__all__ = ["ACK_CSP", "AckLinks", "LinkClaim", "ack_page"]
 
 _TTL: Final = 7 * 86400
+_STYLE: Final = """body{font-family:sans-serif;max-width:36em;margin:2em auto;padding:0 1em}
+h1{font-size:1.3em}.body{white-space:pre-wrap;background:#f6f6f6;padding:1em;margin:1em 0}
+button{font-size:1.2em;padding:.6em 3em;background:#c00;color:#fff;border:0;border-radius:4px}"""
+ACK_CSP: Final = csp([_STYLE], form=True)
 
 
 def _b64(data: bytes) -> str:
@@ -77,9 +83,7 @@ def ack_page(title: str, message: str, form: bool = False, body: str = "") -> st
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>通知签收</title>
-<style>body{{font-family:sans-serif;max-width:36em;margin:2em auto;padding:0 1em}}
-h1{{font-size:1.3em}}.body{{white-space:pre-wrap;background:#f6f6f6;padding:1em;margin:1em 0}}
-button{{font-size:1.2em;padding:.6em 3em;background:#c00;color:#fff;border:0;border-radius:4px}}</style>
+<style>{_STYLE}</style>
 </head><body><h1>{e(title)}</h1>{text}<p>{e(message)}</p>{button}</body></html>
 """
 

@@ -3,6 +3,7 @@ provider's expected answer back; end to end from the SMS stand-ins."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from adapters.callbacks import (
     DeliveryStatus,
     InboundMessage,
     add_callback_routes,
+    callback_routes,
     parse_aliyun_reports,
     parse_aliyun_uplink,
     parse_tencent_replies,
@@ -201,6 +203,8 @@ async def test_wechat_route_verifies_signature(server: Server) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.get(server.base + "/wechat/events" + query + "&echostr=abc") as r:
             assert (r.status, await r.text()) == (200, "abc")
+            assert r.content_type == "text/plain"  # reflected verbatim: never as a page
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
         async with session.get(server.base + "/wechat/events?signature=0&echostr=abc") as r:
             assert r.status == 403
     status, body = await _post(server.base + "/wechat/events" + query, TEMPLATE_EVENT)
@@ -222,3 +226,27 @@ async def test_sms_reports_from_standins_match_send_results(
     assert by_id[ali.message_id].recipient == ali.recipient
     assert by_id[ten.message_id].recipient == ten.recipient
     assert all(r.status is DeliveryStatus.DELIVERED for r in by_id.values())
+
+
+async def test_routes_only_for_the_providers_asked_for_and_from_allowed_sources() -> None:
+    async def sink(record: CallbackRecord) -> None:
+        return None
+
+    prefix = "/cb/0123456789abcdef"
+    nets = [ipaddress.ip_network("192.0.2.0/24")]
+    routes = callback_routes(sink, prefix=prefix, providers=["tencent-sms"], allow=nets)
+    assert sorted(r.path for r in routes if isinstance(r, web.RouteDef)) == [
+        f"{prefix}/tencent-sms/reply",
+        f"{prefix}/tencent-sms/status",
+    ]
+    app = web.Application()
+    app.add_routes(routes)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}{prefix}"
+    try:
+        assert (await _post(base + "/aliyun-sms/uplink", b"[]"))[0] == 404
+        assert (await _post(base + "/tencent-sms/reply", b"{}"))[0] == 403  # not 192.0.2.0/24
+    finally:
+        await runner.cleanup()

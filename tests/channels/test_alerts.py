@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from adapters.standin import Standins, start_standins
 from tests.channels.conftest import DomainHub, FakeClock, load_org, notice_hub
+from tests.channels.test_notices import assert_strict_page
 from tests.support.hubs import wait_until
 from tests.support.ws import open_ws
 
@@ -49,6 +52,7 @@ ALERT = {
 }
 # 2025-10-09 16:53:20 China time (UTC+8); NIGHT is 23:00 that day
 NIGHT = 1_760_022_000.0
+PREFIX = "/callbacks/" + "s3cr3t-" * 3
 
 
 @pytest.fixture
@@ -64,8 +68,9 @@ async def standins() -> AsyncIterator[Standins]:
 async def alert_hub(
     data_dir: Path, database_url: str, clock: FakeClock, standins: Standins, load: bool = True
 ) -> AsyncIterator[DomainHub]:
-    async with notice_hub(data_dir, database_url, clock, adapters_env=standins.env()) as h:
-        standins.send_reports_to(f"{h.hub.http_url}/callbacks")
+    env = {**standins.env(), "HUB_CALLBACK_PREFIX": PREFIX}
+    async with notice_hub(data_dir, database_url, clock, adapters_env=env) as h:
+        standins.send_reports_to(f"{h.hub.http_url}{PREFIX}")
         if load:
             await load_org(h)
             for m in FLOWING:
@@ -74,6 +79,14 @@ async def alert_hub(
             yield h
         finally:
             await standins.wait_pushes()  # reports reach this hub, not a stopped one
+
+
+def code_in(sent: dict[str, str]) -> str:
+    """The reply code an SMS asks for (and check the text fits the template variable)."""
+    text = str(orjson.loads(sent["TemplateParam"])["content"])
+    found = re.search(r"请回复1 (\d{4})签收$", text)
+    assert found and len(text) <= 35, text
+    return found.group(1)
 
 
 def sms_to(standins: Standins) -> list[str]:
@@ -136,23 +149,9 @@ async def test_ladder_escalates_only_the_right_people_and_stops_on_ack(
         clock.advance(300)
         assert await esc.tick() == 1
         assert sms_to(standins) == ["13900000003"]  # only fc is still unsigned
-        assert "回复1签收" in standins.aliyun.sent[0]["TemplateParam"]
-        # fc answers the SMS with “1”
-        uplink = [
-            {
-                "phone_number": "13900000003",
-                "content": "1",
-                "send_time": "2025-10-09 17:00:00",
-                "sign_name": standins.aliyun.sign_name,
-                "dest_code": "",
-                "sequence_id": 7,
-            }
-        ]
-        async with (
-            aiohttp.ClientSession() as s,
-            s.post(f"{h.hub.http_url}/callbacks/aliyun-sms/uplink", json=uplink) as r,
-        ):
-            assert r.status == 200
+        code = code_in(standins.aliyun.sent[0])
+        # fc answers the SMS with “1 <code>” (Alibaba pushes the uplink to the hub)
+        assert await standins.aliyun.reply("13900000003", f"1 {code}") == 200
         fc = await receipt_of(h, n["id"], "fc")
         assert fc["state"] == "acked" and fc["channel"] == "sms-reply"
         clock.advance(3600)
@@ -307,3 +306,156 @@ async def test_recall_stops_the_ladder(
         clock.advance(3600)
         assert await h.ext.escalator.tick() == 2
         assert wechat_to(standins) == [] and sms_to(standins) == []
+
+
+async def test_opening_the_ack_link_records_read_and_the_button_acks(
+    tmp_path: Path, database_url: str, clock: FakeClock, standins: Standins
+) -> None:
+    async with alert_hub(tmp_path / "d", database_url, clock, standins) as h:
+        n = await post_alert(
+            h, audience={"members": ["fa"]}, escalation=[{"after": "0s", "via": "wechat"}]
+        )
+        assert await h.ext.escalator.tick() == 1
+        url = str(standins.wechat.sent[0]["url"])
+        await wait_until(lambda: _state(h, n["id"], "fa", "delivered"), what="report → delivered")
+        async with aiohttp.ClientSession() as s:
+            async with s.head(url) as r:  # a HEAD (link preview) reads nothing
+                assert r.status == 200
+            assert (await receipt_of(h, n["id"], "fa"))["state"] == "delivered"
+            async with s.get(url) as r:
+                html = await r.text()
+                assert r.status == 200 and "<form" in html
+                assert_strict_page(r.headers, html)
+                assert "form-action 'self'" in r.headers["Content-Security-Policy"]
+                assert r.headers["Cache-Control"] == "no-store"
+            fa = await receipt_of(h, n["id"], "fa")
+            assert fa["state"] == "read" and fa["channel"] == "link"
+            async with s.get(url) as r:  # opened again: still read, one event
+                assert r.status == 200
+            async with s.post(url) as r:
+                assert r.status == 200 and "签收成功" in await r.text()
+                assert_strict_page(r.headers, await r.text())
+            async with s.get(url) as r:  # after the ack the page says so and reads nothing
+                assert "无需重复签收" in await r.text()
+            async with s.get(url[:-3] + "xyz") as r:
+                assert r.status == 403 and r.headers["Referrer-Policy"] == "no-referrer"
+        fa = await receipt_of(h, n["id"], "fa")
+        assert fa["state"] == "acked" and fa["channel"] == "link"
+        rows = await h.hub.runtime.store.database.fetch(
+            "SELECT state, channel FROM ntc_events WHERE notice = ? AND member = 'fa' "
+            "AND kind = 'state' ORDER BY seq",
+            n["id"],
+        )
+        assert [(r["state"], r["channel"]) for r in rows] == [
+            ("delivered", "wechat"),
+            ("read", "link"),
+            ("acked", "link"),
+        ]
+
+
+async def _post(url: str, body: Any) -> int:
+    async with aiohttp.ClientSession() as s, s.post(url, json=body) as r:
+        await r.read()
+        return r.status
+
+
+async def _replies(h: DomainHub) -> list[tuple[str, str | None]]:
+    rows = await h.hub.runtime.store.database.fetch("SELECT outcome, notice FROM alr_sms_replies")
+    return [(r["outcome"], r["notice"]) for r in rows]
+
+
+async def test_forged_sms_reply_acks_nothing_and_the_code_picks_the_notice(
+    tmp_path: Path, database_url: str, clock: FakeClock, standins: Standins
+) -> None:
+    async with alert_hub(tmp_path / "d", database_url, clock, standins) as h:
+        sms = [{"after": "0s", "via": "sms"}]
+        first = await post_alert(h, audience={"members": ["fc"]}, escalation=sms, idem="a")
+        clock.advance(60)
+        second = await post_alert(
+            h, title="第二个紧急通知", audience={"members": ["fc"]}, escalation=sms, idem="b"
+        )
+        assert await h.ext.escalator.tick() == 2
+        code_a, code_b = (code_in(sent) for sent in standins.aliyun.sent)
+        assert code_a != code_b  # unique among the member's open notices
+        base = f"{h.hub.http_url}{PREFIX}"
+        # the old forgery: the member's number and “1”, no code — through both providers
+        uplink = [{"phone_number": "13900000003", "content": "1", "send_time": ""}]
+        assert await _post(f"{base}/aliyun-sms/uplink", uplink) == 200
+        reply = {"mobile": "13900000003", "nationcode": "86", "text": "签收", "time": 1}
+        assert await _post(f"{base}/tencent-sms/reply", reply) == 200
+        # a code that is not this member's, and the right code from another number
+        wrong = "1000" if "1000" not in (code_a, code_b) else "1001"
+        assert await standins.tencent.reply("+8613900000003", f"1 {wrong}") == 200
+        assert await standins.aliyun.reply("13900000002", f"1 {code_a}") == 200
+        for n in (first, second):
+            assert (await receipt_of(h, n["id"], "fc"))["state"] != "acked"
+        # the right code acks exactly the notice it was sent with (the older one)
+        assert await standins.tencent.reply("+8613900000003", f"１ {code_a}。") == 200
+        assert (await receipt_of(h, first["id"], "fc"))["state"] == "acked"
+        assert (await receipt_of(h, second["id"], "fc"))["state"] != "acked"
+        assert await standins.aliyun.reply("13900000003", f"{code_b}签收") == 200
+        got = await receipt_of(h, second["id"], "fc")
+        assert got["state"] == "acked" and got["channel"] == "sms-reply"
+        assert await standins.aliyun.reply("13900000003", f"1 {code_b}") == 200  # repeated
+        assert sorted(await _replies(h), key=str) == sorted(
+            [
+                ("no_code", None),
+                ("no_code", None),
+                ("wrong_code", None),
+                ("wrong_code", None),
+                ("acked", first["id"]),
+                ("acked", second["id"]),
+                ("already", None),
+            ],
+            key=str,
+        )
+        audit = await h.ok("GET", f"/api/notices/{first['id']}/audit")
+        assert audit["ok"], audit
+
+
+async def test_wrong_reply_codes_are_throttled_per_number(
+    tmp_path: Path,
+    database_url: str,
+    clock: FakeClock,
+    standins: Standins,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with alert_hub(tmp_path / "d", database_url, clock, standins) as h:
+        sms = [{"after": "0s", "via": "sms"}]
+        n = await post_alert(h, audience={"members": ["fc"]}, escalation=sms)
+        assert await h.ext.escalator.tick() == 1
+        code = code_in(standins.aliyun.sent[0])
+        others = [c for c in ("1111", "2222", "3333", "4444", "5555", "6666") if c != code][:5]
+        for guess in others:  # five wrong guesses within the hour
+            assert await standins.aliyun.reply("13900000003", f"1 {guess}") == 200
+        assert await standins.aliyun.reply("13900000003", f"1 {code}") == 200
+        assert (await receipt_of(h, n["id"], "fc"))["state"] != "acked"  # ignored meanwhile
+        outcomes = sorted(o for o, _ in await _replies(h))
+        assert outcomes == ["throttled"] + ["wrong_code"] * 5
+        assert "139****0003" in caplog.text and "13900000003" not in caplog.text
+        clock.advance(3601)  # the window has passed
+        assert await standins.aliyun.reply("13900000003", f"1 {code}") == 200
+        assert (await receipt_of(h, n["id"], "fc"))["state"] == "acked"
+
+
+async def test_provider_error_that_echoes_the_number_and_secret_is_masked_in_the_log(
+    tmp_path: Path,
+    database_url: str,
+    clock: FakeClock,
+    standins: Standins,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with alert_hub(tmp_path / "d", database_url, clock, standins) as h:
+        standins.aliyun.faults.inject("echo_input")
+        n = await post_alert(
+            h, audience={"members": ["fc"]}, escalation=[{"after": "0s", "via": "sms"}]
+        )
+        assert await h.ext.escalator.tick() == 1
+        view = await h.ok("GET", f"/api/alerts/{n['id']}/escalation")
+        assert [a["status"] for a in view["attempts"]] == ["failed"]
+    logged = caplog.text
+    assert "escalation sms to fc" in logged and "isv.INVALID_PARAMETERS" in logged
+    assert "139****0003" in logged
+    for leaked in ("13900000003", standins.aliyun.access_key_secret):
+        assert leaked not in logged, leaked

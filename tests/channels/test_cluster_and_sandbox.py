@@ -13,7 +13,7 @@ from channels.app import DomainExtension
 from tests.channels.conftest import DomainHub, load_org
 from tests.hub import redis_support
 from tests.hub.redis_support import RedisServer
-from tests.support.hubs import hub_settings, running_hub
+from tests.support.hubs import hub_settings, running_hub, wait_until
 from tests.support.ws import open_ws
 
 redis_server = redis_support.redis_server  # fixture
@@ -50,11 +50,37 @@ async def test_group_removal_on_one_process_cuts_the_subscription_on_another(
 
 
 async def test_provider_sandbox(tmp_path: Path) -> None:
-    ext = DomainExtension(hub_settings(tmp_path / "d"), sandbox=True, escalation_poll=None)
-    async with running_hub(tmp_path / "d", extensions=[ext]):
+    ext = DomainExtension(
+        hub_settings(tmp_path / "d"), sandbox=True, escalation_poll=None, adapters_env={}
+    )
+    async with running_hub(tmp_path / "d", extensions=[ext]) as hub:
         assert {"aliyun-sms", "tencent-sms", "wecom", "wecom-bot", "wechat", "sms"} <= set(
             ext.adapters
         )
         for name in ("aliyun-sms", "tencent-sms", "wecom", "wechat"):
             result = await ext.adapters[name].check()
             assert result.ok, (name, result.detail)
+        # end to end: an escalation SMS carries a reply code, the sandbox's simulated
+        # member answers quoting it (an uplink pushed to the hub's secret callback path)
+        # and that acks the notice through the SMS-reply channel
+        h = DomainHub(hub, ext)
+        await load_org(h)
+        prefix = ext.callbacks_prefix
+        assert prefix is not None and prefix.startswith("/callbacks/") and len(prefix) > 26
+        alert = {
+            "title": "沙箱演练",
+            "audience": {"members": ["m1"]},
+            "escalation": [{"after": "0s", "via": "sms"}],
+        }
+        n = (await h.ok("POST", "/api/alerts", alert))["notice"]
+        assert await ext.escalator.tick() == 1
+
+        async def acked() -> dict[str, object] | None:
+            page = await h.ok("GET", f"/api/notices/{n['id']}/receipts")
+            got: dict[str, object] = page["receipts"][0]
+            return got if got["state"] == "acked" else None
+
+        receipt = await wait_until(acked, timeout=10, what="the simulated SMS reply")
+        assert receipt["channel"] == "sms-reply"
+        status, _ = await h.api("POST", "/callbacks/aliyun-sms/uplink", [])
+        assert status == 404  # only under the sandbox's secret prefix

@@ -4,13 +4,22 @@ and roll-up, remind, recall, the audit chain, exports, classification."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tests.channels.conftest import DomainHub, FakeClock, load_org, notice_hub
 from tests.support.ws import open_ws
+
+
+def inline_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
 
 NOTICE = {
     "title": "关于报送七月党费的通知",
@@ -249,6 +258,32 @@ async def test_csv_sheet_and_filters(nhub: DomainHub) -> None:
         assert r.status == 200 and r.content_type == "text/html"
         assert "通知回执单" in html and "@media print" in html and "王芳" in html
         assert "应签收 4 人，已签收 1 人" in html
+        assert_strict_page(r.headers, html)
+        assert 'id="print"' in html and "onclick" not in html  # inline handlers would be blocked
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+    async with (
+        aiohttp.ClientSession(headers=nhub.hub.api_headers) as s,
+        s.get(f"{nhub.hub.http_url}/api/notices/{n['id']}/receipts?format=csv") as r,
+    ):
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def assert_strict_page(headers: Mapping[str, str], html: str) -> None:
+    """A strict CSP that allows exactly the page's inline style and script elements
+    (by hash, nothing else), no sniffing, no referrer, no framing."""
+    policy = {}
+    for directive in headers["Content-Security-Policy"].split(";"):
+        name, _, value = directive.strip().partition(" ")
+        policy[name] = value
+    assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    assert policy["base-uri"] == "'none'" and policy["img-src"] == "'none'"
+    for tag in ("style", "script"):
+        blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S)
+        want = " ".join(inline_hash(b) for b in blocks) or "'none'"
+        assert policy[f"{tag}-src"] == want, (tag, policy)
+    assert "unsafe" not in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
 
 
 async def test_inbox_and_auth(nhub: DomainHub) -> None:
