@@ -24,6 +24,18 @@ def _err(errcode: int, errmsg: str, **extra: Any) -> web.Response:
     return json_response({"errcode": errcode, "errmsg": f"{errmsg} rid: standin", **extra})
 
 
+def _values_refusal(body: dict[str, Any]) -> web.Response | None:
+    """47003 names the value that breaks its key's limit (``thing`` 20 characters...)."""
+    data = body.get("data") or {}
+    if not isinstance(data, dict):
+        return _err(47003, "argument invalid! data")
+    try:
+        check_oa_values("wechat", {k: str((v or {}).get("value", "")) for k, v in data.items()})
+    except ValidationError as error:
+        return _err(47003, f"argument invalid! {error.message}")
+    return None
+
+
 class WechatStandin(StandinServer):
     """``/cgi-bin/token`` issues a new token and retires the previous one after a
     5-minute overlap; ``/cgi-bin/stable_token`` returns the same token while valid.
@@ -134,6 +146,9 @@ class WechatStandin(StandinServer):
             return refused or _err(-1, "system error")
         if body.get("template_id") != self.template_id:
             return _err(40037, "invalid template_id")
+        refused = _values_refusal(body)
+        if refused is not None:
+            return refused
         self._msgid += 1
         self.sent.append(body)
         if self.event_url:
@@ -146,11 +161,9 @@ class WechatStandin(StandinServer):
             return refused or _err(-1, "system error")
         if body.get("template_id") != self.subscribe_template_id:
             return _err(40037, "invalid template_id")
-        data = body.get("data") or {}
-        try:
-            check_oa_values("wechat", {k: str(v.get("value", "")) for k, v in data.items()})
-        except ValidationError as error:
-            return _err(47003, f"argument invalid! {error.message}")
+        refused = _values_refusal(body)
+        if refused is not None:
+            return refused
         self.sent.append(body)
         return _err(0, "ok")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from adapters import Adapter, AdapterError, Message
+from adapters.limits import fit
 from channels.directory import store as dirstore
 from channels.directory.model import Member
 from channels.directory.phone import mask_phone, mask_wechat
@@ -34,13 +35,15 @@ _URGENT: Final = {"urgent": "紧急", "normal": "通知"}
 
 
 def wechat_title(n: Notice) -> str:
-    return f"【{_URGENT.get(n.urgency, '通知')}】{n.title}"[:20]
+    """Whole: each adapter fits it to its provider's field (``thing1`` 20 characters,
+    WeCom textcard title 128 bytes)."""
+    return f"【{_URGENT.get(n.urgency, '通知')}】{n.title}"
 
 
 def sms_text(n: Notice) -> str:
     """≤ 35 characters (Alibaba's default variable limit), no URL."""
     tail = "，请回复1签收" if n.require_ack else "，请及时查看"
-    return f"《{n.title[: 35 - 2 - len(tail)]}》{tail}"
+    return f"《{fit(n.title, 35 - 2 - len(tail), 'chars')}》{tail}"
 
 
 @dataclass(slots=True)
@@ -86,9 +89,16 @@ class Outbox:
             return Message(text=sms_text(n), reference=ref)
         url = self.links.url(n.id, member, self.notices.clock())
         if adapter.name == "wecom":
-            text = f"{n.body[:200]}\n请点击签收。" if n.body else "请点击签收。"
+            # the body is fitted to the textcard's 512 bytes by the adapter, the
+            # tail kept whole
+            text, tail = (n.body, "\n请点击签收。") if n.body else ("请点击签收。", "")
             return Message(
-                text=text, title=wechat_title(n), url=url, format="textcard", reference=ref
+                text=text,
+                tail=tail,
+                title=wechat_title(n),
+                url=url,
+                format="textcard",
+                reference=ref,
             )
         return Message(text=wechat_title(n), url=url, reference=ref)
 
