@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import deque
+from typing import Final
 
 from .masking import mask_address
 from .types import AdapterKind, CheckResult, Message, SendResult
 
-__all__ = ["LogAdapter"]
+__all__ = ["RECENT", "LogAdapter"]
+
+RECENT: Final = 100
 
 log = logging.getLogger("adapters.log")
 
 
 class LogAdapter:
-    """Logs each message with the address masked; returns ``log-<hex>`` ids."""
+    """Logs each message with the address masked; returns ``log-<hex>`` ids.
 
-    def __init__(self, name: str = "log") -> None:
+    ``sent`` keeps only the last ``keep`` messages (for tests and debugging): the
+    hub falls back to this adapter for every unconfigured provider, for as long
+    as it runs, so an unbounded list would grow with every escalation.
+    """
+
+    def __init__(self, name: str = "log", *, keep: int = RECENT) -> None:
         self._name = name
-        self.sent: list[tuple[str, Message]] = []
+        self.sent: deque[tuple[str, Message]] = deque(maxlen=keep)
 
     @property
     def name(self) -> str:
