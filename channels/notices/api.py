@@ -12,7 +12,7 @@ from aiohttp import web
 from channels.directory.api import require_admin
 from channels.notices import ledger
 from channels.notices.classification import ClassifiedRefused
-from channels.notices.export import csv_text, list_receipts, sheet_html
+from channels.notices.export import csv_bytes, list_receipts, sheet_html
 from channels.notices.links import AckLinks, LinkClaim, ack_page
 from channels.notices.model import STATES, Draft, Notice, bad, parse_draft
 from channels.notices.policy import parse_policy
@@ -229,7 +229,7 @@ class NoticesApi:
         )
         if csv:
             return web.Response(
-                text=csv_text(items),
+                body=csv_bytes(items),
                 content_type="text/csv",
                 charset="utf-8",
                 headers={"Content-Disposition": f'attachment; filename="receipts-{n.id}.csv"'},
