@@ -9,11 +9,13 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
+from typing import Literal
 
 from adapters import Adapter, aclose_all, build_adapters, callback_routes, load_config
 from adapters.standin import Standins, start_standins
 from channels.alerts import AlertsApi, CallbackSink, Escalator, Outbox
 from channels.alerts import schema as alerts_schema
+from channels.alerts.settings import EscalationSettings, load_escalation_settings
 from channels.authz import (
     NoticePolicy,
     NoticeWatchers,
@@ -48,9 +50,12 @@ class DomainExtension:
 
     Notices and alerts: ``clock`` (wall seconds; tests inject one), ``adapters``
     (default: built from ``adapters_env``, else the process environment, with
-    ``log`` when no provider is configured), ``escalation_poll`` (seconds between
-    scheduler ticks; None: only explicit :meth:`Escalator.tick` calls),
-    ``public_url`` (the base of ack links; ``HUB_PUBLIC_URL``)."""
+    ``log`` when no provider is configured), ``escalation`` (lease and period of
+    the scheduler; default ``HUB_ESCALATION_LEASE`` / ``HUB_ESCALATION_PERIOD``
+    from the environment and the config file), ``escalation_poll`` (seconds
+    between scheduler ticks, overriding the period; None: only explicit
+    :meth:`Escalator.tick` calls), ``public_url`` (the base of ack links;
+    ``HUB_PUBLIC_URL``)."""
 
     def __init__(
         self,
@@ -61,7 +66,8 @@ class DomainExtension:
         clock: Clock = time.time,
         adapters: Mapping[str, Adapter] | None = None,
         adapters_env: Mapping[str, str] | None = None,
-        escalation_poll: float | None = 1.0,
+        escalation: EscalationSettings | None = None,
+        escalation_poll: float | Literal["period"] | None = "period",
         public_url: str | None = None,
         callbacks_prefix: str = "/callbacks",
         sandbox: bool = False,
@@ -70,7 +76,10 @@ class DomainExtension:
         self.demo = demo
         self.cache_ttl = cache_ttl
         self.clock = clock
-        self.escalation_poll = escalation_poll
+        self.escalation = escalation or load_escalation_settings(settings.file_values, os.environ)
+        self.escalation_poll: float | None = (
+            self.escalation.period if isinstance(escalation_poll, str) else escalation_poll
+        )
         self.public_url = public_url or os.environ.get("HUB_PUBLIC_URL")
         self.callbacks_prefix = callbacks_prefix
         env = os.environ if adapters_env is None else adapters_env
@@ -133,7 +142,9 @@ class DomainExtension:
         napi = NoticesApi(notices, runtime.verifier, links)
         napi.add_routes(runtime.app)
         outbox = Outbox(notices, self.adapters, links)
-        esc = self._escalator = Escalator(notices, outbox, poll=self.escalation_poll)
+        esc = self._escalator = Escalator(
+            notices, outbox, lease=self.escalation.lease, poll=self.escalation_poll
+        )
         notices.create_hooks.append(esc.schedule)
         AlertsApi(napi, esc).add_routes(runtime.app)
         wechat = self._adapters_config.wechat

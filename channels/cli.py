@@ -17,6 +17,9 @@ __all__ = ["main"]
 
 
 def _extensions(settings: Settings, args: argparse.Namespace) -> Sequence[Extension]:
+    import os
+
+    from channels.alerts.settings import load_escalation_settings
     from channels.app import DomainExtension
 
     return [
@@ -24,6 +27,7 @@ def _extensions(settings: Settings, args: argparse.Namespace) -> Sequence[Extens
             settings,
             demo=bool(getattr(args, "demo", False)),
             sandbox=bool(getattr(args, "sandbox_providers", False)),
+            escalation=load_escalation_settings(settings.file_values, os.environ, args),
         )
     ]
 
@@ -35,6 +39,9 @@ def _add_commands(sub: SubParsers) -> None:
         help="send SMS and WeChat to local stand-ins of every provider (signatures checked, "
         "delivery reports sent back); nothing leaves the machine",
     )
+    from channels.alerts.settings import add_escalation_arguments
+
+    add_escalation_arguments(sub.choices["serve"])
     _add_adapter_commands(sub)
     p = sub.add_parser("openapi", help="print the server API's OpenAPI document")
     p.set_defaults(func=_openapi)

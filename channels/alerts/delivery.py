@@ -7,6 +7,15 @@ or else the WeCom app (``wecom`` UserID); ``sms`` the member's phone through the
 ``sms`` failover group. A provider that is not configured falls back to ``log``.
 Texts are Chinese; the WeChat message carries the signed ack link, the SMS asks
 for the reply “1” (SMS templates refuse URLs).
+
+Attempt states: ``sending`` (written before the provider is called), then
+``sent`` or ``failed``; ``skipped``, ``deferred``, ``capped`` never reach a
+provider. A ``sending`` attempt whose process died mid-send (its rung's lease ran
+out) becomes ``unknown`` when the next scheduler takes the rung over
+(:meth:`Outbox.resolve_interrupted`): the provider may or may not have accepted
+it, and SMS has no idempotency key, so it is never sent again automatically —
+the ladder goes on to its next rung. The attempt id travels to the provider
+(``OutId``, ``SessionContext``, ``client_msg_id``) so a late report still names it.
 """
 
 from __future__ import annotations
@@ -52,7 +61,7 @@ class Attempt:
     member: str
     rung: int
     via: str
-    status: str  # sent, failed, skipped, capped, deferred
+    status: str  # sending, sent, failed, unknown, skipped, capped, deferred
     provider: str | None = None
     message_id: str | None = None
 
@@ -197,6 +206,55 @@ class Outbox:
             ref,
         )
 
+    async def resolve_interrupted(self, notice: str, rung: int, member: str) -> list[Attempt]:
+        """Mark this rung's ``sending`` attempts ``unknown`` (``member`` ``''``: every
+        member's). Called by the scheduler that has just taken the rung over from
+        a lease that ran out, so their sender is gone; each is recorded once."""
+        sql = (
+            "SELECT id, member, via, provider, address FROM ntc_attempts WHERE notice = ? "
+            "AND rung = ? AND status = 'sending'"
+        )
+        args: list[object] = [notice, rung]
+        if member:
+            sql += " AND member = ?"
+            args.append(member)
+        else:  # members deferred past their quiet hours are their own rows' business
+            sql += (
+                " AND member NOT IN (SELECT member FROM alr_rungs WHERE notice = ? AND rung = ? "
+                "AND member <> '')"
+            )
+            args += [notice, rung]
+        resolved: list[Attempt] = []
+        for r in await self.notices.db.fetch(sql, *args):
+            changed = await self.notices.db.execute(
+                "UPDATE ntc_attempts SET status = 'unknown' WHERE id = ? AND status = 'sending'",
+                r["id"],
+            )
+            if not changed:
+                continue
+            a = Attempt(notice, str(r["member"]), rung, str(r["via"]), "unknown", r["provider"])
+            masked = _mask(a.via, r["address"])
+            log.warning(
+                "escalation %s to %s (%s) via %s was interrupted mid-send (attempt %s): "
+                "marked unknown, not resent",
+                a.via,
+                a.member,
+                masked,
+                a.provider,
+                r["id"],
+            )
+            await self.record(
+                a,
+                {
+                    "provider": a.provider,
+                    "to": masked,
+                    "attempt": r["id"],
+                    "reason": "interrupted",
+                },
+            )
+            resolved.append(a)
+        return resolved
+
     async def note(
         self, n: Notice, member: str, rung: int, via: str, status: str, detail: dict[str, object]
     ) -> None:
@@ -204,6 +262,12 @@ class Outbox:
         a = Attempt(n.id, member, rung, via, status)
         await self._claim(a, None, None, None)
         await self.record(a, detail)
+
+
+def _mask(via: str, address: object) -> str:
+    if not address:
+        return ""
+    return mask_phone(str(address)) if via == "sms" else mask_wechat(str(address))
 
 
 Sender = Callable[[Notice, str, int, str], object]
