@@ -43,7 +43,7 @@ class LogAdapter:
             "would send %s to %s (%d chars, params %s, reference %s): id %s",
             message.format,
             mask_address(to),
-            len(message.text),
+            len(message.full_text),
             sorted(message.params),
             message.reference,
             message_id,

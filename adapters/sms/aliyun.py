@@ -83,7 +83,8 @@ class AliyunSmsAdapter(ProviderAdapter):
         template: str | None = None,
         reference: str | None = None,
     ) -> SendResult:
-        """SendBatchSms: element *i* of ``params`` fills the template for number *i*."""
+        """SendBatchSms: element *i* of ``params`` fills the template for number *i*
+        (each variable fitted to the limits, as in ``send``)."""
         if not recipients or len(recipients) > 100 or len(params) != len(recipients):
             raise ValidationError(
                 "SendBatchSms takes 1-100 numbers and one parameter mapping per number",
@@ -91,6 +92,18 @@ class AliyunSmsAdapter(ProviderAdapter):
                 code="batch_shape",
             )
         numbers = [normalize_phone(to, provider=PROVIDER) for to in recipients]
+        params = [
+            dict(
+                zip(
+                    values,
+                    fit_sms_params(
+                        list(values.values()), self.config.sign_name, self.config.param_max_chars
+                    ),
+                    strict=True,
+                )
+            )
+            for values in params
+        ]
         for values in params:
             check_sms_params(
                 PROVIDER, self.config.sign_name, list(values.values()), self.config.param_max_chars

@@ -18,6 +18,7 @@ from .server import StandinServer, json_response
 __all__ = ["WechatStandin"]
 
 _OVERLAP = 300
+_REENTRY = 600
 
 
 def _err(errcode: int, errmsg: str, **extra: Any) -> web.Response:
@@ -62,6 +63,8 @@ class WechatStandin(StandinServer):
         self._tokens: dict[str, float] = {}
         self._stable: str | None = None
         self._msgid = 200_000_000
+        self._client_ids: dict[tuple[str, str], tuple[float, int]] = {}
+        self.duplicates = 0
         router = self.app.router
         router.add_get("/cgi-bin/token", self._token)
         router.add_post("/cgi-bin/stable_token", self._stable_token)
@@ -149,7 +152,15 @@ class WechatStandin(StandinServer):
         refused = _values_refusal(body)
         if refused is not None:
             return refused
+        # client_msg_id: one message per follower and id within 10 minutes
+        reentry = (str(body.get("touser")), str(body.get("client_msg_id", "")))
+        seen = self._client_ids.get(reentry) if reentry[1] else None
+        if seen is not None and self.wall() - seen[0] < _REENTRY:
+            self.duplicates += 1
+            return _err(0, "ok", msgid=seen[1])
         self._msgid += 1
+        if reentry[1]:
+            self._client_ids[reentry] = (self.wall(), self._msgid)
         self.sent.append(body)
         if self.event_url:
             self.spawn(self._push_event(str(body["touser"]), self._msgid))

@@ -75,6 +75,8 @@ class WecomStandin(StandinServer):
         self._tokens: dict[str, float] = {}
         self._bot_window: list[float] = []
         self._msgid = 0
+        self._recent: dict[bytes, tuple[float, str]] = {}
+        self.duplicates = 0
         self.app.router.add_get("/cgi-bin/gettoken", self._gettoken)
         self.app.router.add_post("/cgi-bin/message/send", self._send)
         self.app.router.add_post("/cgi-bin/webhook/send", self._webhook)
@@ -135,10 +137,21 @@ class WecomStandin(StandinServer):
         invalid = [u for u in users if u in self.invalid_users or fault == "invalid_number"]
         if not users or len(invalid) == len(users):
             return _err(81013, "user & party & tag all invalid")
-        self._msgid += 1
-        self.sent.append(body)
         extra = {"invaliduser": "|".join(u.lower() for u in invalid)} if invalid else {}
-        return _err(0, "ok", msgid=f"msg{self._msgid:08d}", **extra)
+        # with enable_duplicate_check an identical request within the interval is
+        # accepted but not delivered again
+        dedupe = body.get("enable_duplicate_check") == 1
+        key, now = orjson.dumps(body, option=orjson.OPT_SORT_KEYS), self.wall()
+        seen = self._recent.get(key) if dedupe else None
+        if seen is not None and now - seen[0] < float(body.get("duplicate_check_interval", 1800)):
+            self.duplicates += 1
+            return _err(0, "ok", msgid=seen[1], **extra)
+        self._msgid += 1
+        msgid = f"msg{self._msgid:08d}"
+        if dedupe:
+            self._recent[key] = (now, msgid)
+        self.sent.append(body)
+        return _err(0, "ok", msgid=msgid, **extra)
 
     async def _webhook(self, request: web.Request) -> web.Response:
         self.requests += 1

@@ -22,6 +22,7 @@ __all__ = ["PROVIDER", "WecomAdapter"]
 
 PROVIDER = "wecom"
 DEFAULT_BUTTON = "详情"
+DUPLICATE_WINDOW = 600  # seconds (WeCom: default 1800, at most 14400)
 
 
 class WecomAdapter(ProviderAdapter):
@@ -84,6 +85,11 @@ class WecomAdapter(ProviderAdapter):
 
     def payload(self, address: str, message: Message) -> dict[str, Any]:
         body: dict[str, Any] = {"touser": address, "agentid": self.config.agent_id}
+        if message.reference:
+            # an attempt (escalation): WeCom drops an identical request within the
+            # interval, so a retry after an answer lost to a 5xx or a timeout does
+            # not reach the member twice; another attempt differs (its ack link)
+            body.update(enable_duplicate_check=1, duplicate_check_interval=DUPLICATE_WINDOW)
         if message.format == "markdown":
             body.update(msgtype="markdown", markdown={"content": message.text})
         elif message.format == "textcard":

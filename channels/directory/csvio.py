@@ -153,9 +153,10 @@ def _formula_like(value: str) -> bool:
 def _cell(value: str) -> str:
     """A cell as read: the ``'`` that :func:`safe_cell` put before a formula-like
     value is taken off again."""
+    value = value.strip()
     if value.startswith("'") and _formula_like(value[1:]):
-        return value[1:].strip()
-    return value.strip()
+        return value[1:]
+    return value
 
 
 def read_table(raw: bytes, kind: str) -> Table:

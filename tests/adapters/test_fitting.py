@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from adapters.core.base import ProviderAdapter
 from adapters.errors import AdapterError
 from adapters.limits import LIMITS, fit, measure
+from adapters.sms.aliyun import AliyunSmsAdapter
 from adapters.standin import Standins
 from adapters.types import Adapter, Message
 
@@ -195,3 +196,41 @@ def test_every_declared_limit_has_a_unit() -> None:
                 provider,
                 field,
             )
+
+
+async def test_aliyun_batch_params_are_fitted_too(
+    adapters: dict[str, Adapter], standins: Standins
+) -> None:
+    aliyun = adapters["aliyun-sms"]
+    assert isinstance(aliyun, AliyunSmsAdapter)
+    await aliyun.send_batch(["13800000000", "13900000000"], [{"content": BODY}, {"content": "短"}])
+    [sent, _] = standins.aliyun.sent
+    first, second = orjson.loads(sent["TemplateParamJson"])
+    assert len(first["content"]) == 35 and first["content"].endswith("…")
+    assert second == {"content": "短"}
+
+
+# -- attempts are idempotent where the provider can be told so ---------------------------
+
+
+async def test_a_repeated_attempt_is_delivered_once(
+    adapters: dict[str, Adapter], standins: Standins
+) -> None:
+    """WeCom (enable_duplicate_check) and the Official Account (client_msg_id) drop a
+    repeat of the same attempt, e.g. a retry after an answer lost to a 5xx."""
+    wecom, oa = adapters["wecom"], adapters["wechat"]
+    assert isinstance(wecom, ProviderAdapter) and isinstance(oa, ProviderAdapter)
+    card = Message("正文", title="通知", url="https://x.cn/a", format="textcard", reference="t1")
+    first = await wecom.send_once("zhangsan", card)
+    again = await wecom.send_once("zhangsan", card)
+    assert first.message_id == again.message_id and len(standins.wecom.sent) == 1
+    await wecom.send_once(
+        "zhangsan",
+        Message("正文", title="通知", url="https://x.cn/b", format="textcard", reference="t2"),
+    )
+    assert len(standins.wecom.sent) == 2  # another attempt goes out
+    assert standins.wecom.sent[0]["enable_duplicate_check"] == 1
+    message = Message("巡查提醒", url="https://x.cn/a", reference="t3")
+    await oa.send_once(OPENID, message)
+    await oa.send_once(OPENID, message)
+    assert len(standins.wechat.sent) == 1 and standins.wechat.duplicates == 1
