@@ -314,33 +314,3 @@ async def test_recall_stops_the_ladder(
         clock.advance(3600)
         assert await h.ext.escalator.tick() == 2
         assert wechat_to(standins) == [] and sms_to(standins) == []
-
-
-async def test_wecom_only_member_gets_a_long_body_fitted_to_the_textcard(
-    tmp_path: Path, database_url: str, clock: FakeClock, standins: Standins
-) -> None:
-    """WeCom counts the textcard description in UTF-8 bytes (512): a 2,000-汉字 body
-    is cut on a character boundary, the ack hint kept, and the rung succeeds."""
-    async with alert_hub(tmp_path / "d", database_url, clock, standins) as h:
-        await h.ok(
-            "POST", "/api/members", {"id": "wq", "name": "丁", "unit": "b2", "wecom": "dingyi"}
-        )
-        body = "各支部要认真组织学习，" * 200
-        n = await post_alert(
-            h,
-            title="关于做好汛期安全工作的紧急通知" * 3,
-            body=body,
-            audience={"members": ["wq"]},
-            escalation=[{"after": "0s", "via": "wechat"}],
-        )
-        assert await h.ext.escalator.tick() == 1
-        [sent] = standins.wecom.sent
-        card = sent["textcard"]
-        description = str(card["description"])
-        assert len(description.encode("utf-8")) <= 512
-        assert description.endswith("…\n请点击签收。")
-        assert body.startswith(description.removesuffix("…\n请点击签收。"))
-        assert len(str(card["title"]).encode("utf-8")) <= 128
-        assert str(card["title"]).startswith("【紧急】关于做好汛期")
-        view = await h.ok("GET", f"/api/alerts/{n['id']}/escalation")
-        assert [(a["member"], a["status"]) for a in view["attempts"]] == [("wq", "sent")]
