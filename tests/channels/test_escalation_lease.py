@@ -144,10 +144,13 @@ async def test_a_lost_lease_stops_the_rung(
 
 def test_lease_and_period_settings_are_checked(tmp_path: Path) -> None:
     """Bad values stop `hub serve` with a clear message and status 2, no traceback."""
+    config = tmp_path / "hub.toml"
+    config.write_text('escalation_period = "often"\n')
     for extra_args, env in (
         (["--escalation-lease", "abc"], {}),
         ([], {"HUB_ESCALATION_LEASE": "0.2"}),
         (["--escalation-period", "-1"], {}),
+        (["--config", str(config)], {}),
     ):
         out = subprocess.run(
             [str(Path(sys.executable).parent / "hub"), "serve", *extra_args],
