@@ -141,7 +141,8 @@ def _cut(value: str, limit: int, unit: Unit) -> str:
     """The longest prefix of whole grapheme clusters within ``limit``."""
     out: list[str] = []
     used = 0
-    for cluster in _GRAPHEME.findall(value):
+    for match in _GRAPHEME.finditer(value):
+        cluster = match.group()
         size = measure(cluster, unit)
         if used + size > limit:
             break

@@ -16,7 +16,7 @@ from aiohttp import web
 from ..limits import LIMITS
 from ..signing.aliyun import parse_v3_authorization, sign_v3, v2_signature
 from ..signing.common import sha256_hex
-from .server import StandinServer, json_response, request_id
+from .server import Recent, StandinServer, json_response, request_id
 
 __all__ = ["AliyunStandin"]
 
@@ -48,7 +48,7 @@ class AliyunStandin(StandinServer):
         # per-variable limit of the account (the provider's default unless raised)
         self.param_max_chars = LIMITS["aliyun-sms"]["param"].limit
         self.report_url: str | None = None
-        self.sent: list[dict[str, str]] = []
+        self.sent = Recent()
         self._nonces: dict[str, float] = {}
         self._biz = 900_000_000
         self.app.router.add_post("/", self._handle)

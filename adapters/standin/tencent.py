@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ..limits import LIMITS, measure
 from ..signing.tencent import parse_tc3_authorization, sign_tc3, utc_date
-from .server import StandinServer, json_response, request_id
+from .server import Recent, StandinServer, json_response, request_id
 
 __all__ = ["TencentStandin"]
 
@@ -48,7 +48,7 @@ class TencentStandin(StandinServer):
         # per-variable limit of the account (the provider's default unless raised)
         self.param_max_chars = LIMITS["tencent-sms"]["param"].limit
         self.report_url: str | None = None
-        self.sent: list[dict[str, Any]] = []
+        self.sent = Recent()
         self._serial = 1_000_000
         self.app.router.add_post("/", self._handle)
 

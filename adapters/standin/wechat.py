@@ -13,7 +13,7 @@ from aiohttp import web
 from ..errors import ValidationError
 from ..limits import check_oa_values
 from ..signing.wechat import callback_signature
-from .server import StandinServer, json_response
+from .server import Recent, StandinServer, json_response
 
 __all__ = ["WechatStandin"]
 
@@ -59,7 +59,7 @@ class WechatStandin(StandinServer):
         self.token_ttl = 7200
         self.token_fetches = 0
         self.event_url: str | None = None
-        self.sent: list[dict[str, Any]] = []
+        self.sent = Recent()
         self._tokens: dict[str, float] = {}
         self._stable: str | None = None
         self._msgid = 200_000_000
@@ -160,7 +160,12 @@ class WechatStandin(StandinServer):
             return _err(0, "ok", msgid=seen[1])
         self._msgid += 1
         if reentry[1]:
-            self._client_ids[reentry] = (self.wall(), self._msgid)
+            now = self.wall()
+            if len(self._client_ids) >= 1000:
+                self._client_ids = {
+                    k: v for k, v in self._client_ids.items() if now - v[0] < _REENTRY
+                }
+            self._client_ids[reentry] = (now, self._msgid)
         self.sent.append(body)
         if self.event_url:
             self.spawn(self._push_event(str(body["touser"]), self._msgid))

@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 
 from ..limits import LIMITS, FieldLimit, measure
-from .server import StandinServer, json_response
+from .server import Recent, StandinServer, json_response
 
 __all__ = ["WecomStandin"]
 
@@ -70,8 +70,8 @@ class WecomStandin(StandinServer):
         self.token_fetches = 0
         self.invalid_users: set[str] = set()
         self.bot_per_minute = 20
-        self.sent: list[dict[str, Any]] = []
-        self.bot_sent: list[dict[str, Any]] = []
+        self.sent = Recent()
+        self.bot_sent = Recent()
         self._tokens: dict[str, float] = {}
         self._bot_window: list[float] = []
         self._msgid = 0
@@ -149,6 +149,8 @@ class WecomStandin(StandinServer):
         self._msgid += 1
         msgid = f"msg{self._msgid:08d}"
         if dedupe:
+            if len(self._recent) >= 1000:  # WeCom's longest interval is 4 hours
+                self._recent = {k: v for k, v in self._recent.items() if now - v[0] < 14_400}
             self._recent[key] = (now, msgid)
         self.sent.append(body)
         return _err(0, "ok", msgid=msgid, **extra)
