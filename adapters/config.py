@@ -17,6 +17,7 @@ from typing import Final
 from yarl import URL
 
 from .errors import ConfigurationError
+from .limits import LIMITS
 from .masking import Secret
 
 __all__ = [
@@ -48,7 +49,7 @@ class AliyunSmsConfig:
     sign_name: str
     template_code: str
     endpoint: str = DEFAULT_ENDPOINTS["aliyun-sms"]
-    param_max_chars: int = 35
+    param_max_chars: int = LIMITS["aliyun-sms"]["param"].limit
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class TencentSmsConfig:
     template_id: str
     region: str = "ap-guangzhou"
     endpoint: str = DEFAULT_ENDPOINTS["tencent-sms"]
-    param_max_chars: int = 6
+    param_max_chars: int = LIMITS["tencent-sms"]["param"].limit
 
 
 @dataclass(frozen=True)
@@ -316,7 +317,11 @@ def _aliyun(v: dict[str, str | Secret] | None) -> AliyunSmsConfig | None:
     if v is None:
         return None
     name = "HUB_ALIYUN_SMS_PARAM_MAX_CHARS"
-    limit = _int("aliyun-sms", name, _s(v, "param_max_chars")) if "param_max_chars" in v else 35
+    limit = (
+        _int("aliyun-sms", name, _s(v, "param_max_chars"))
+        if "param_max_chars" in v
+        else LIMITS["aliyun-sms"]["param"].limit
+    )
     return AliyunSmsConfig(
         access_key_id=_s(v, "access_key_id"),
         access_key_secret=_secret(v, "access_key_secret"),
@@ -331,7 +336,11 @@ def _tencent(v: dict[str, str | Secret] | None) -> TencentSmsConfig | None:
     if v is None:
         return None
     name = "HUB_TENCENT_SMS_PARAM_MAX_CHARS"
-    limit = _int("tencent-sms", name, _s(v, "param_max_chars")) if "param_max_chars" in v else 6
+    limit = (
+        _int("tencent-sms", name, _s(v, "param_max_chars"))
+        if "param_max_chars" in v
+        else LIMITS["tencent-sms"]["param"].limit
+    )
     return TencentSmsConfig(
         secret_id=_s(v, "secret_id"),
         secret_key=_secret(v, "secret_key"),

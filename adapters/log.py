@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import uuid
+from collections import deque
+from typing import Final
 
 from .masking import mask_address, masked_logger
 from .types import AdapterKind, CheckResult, Message, SendResult
 
-__all__ = ["LogAdapter"]
+__all__ = ["RECENT", "LogAdapter"]
+
+RECENT: Final = 100
 
 log = masked_logger("adapters.log")
 
 
 class LogAdapter:
-    """Logs each message with the address masked; returns ``log-<hex>`` ids."""
+    """Logs each message with the address masked; returns ``log-<hex>`` ids.
 
-    def __init__(self, name: str = "log") -> None:
+    ``sent`` keeps only the last ``keep`` messages (for tests and debugging): the
+    hub falls back to this adapter for every unconfigured provider, for as long
+    as it runs, so an unbounded list would grow with every escalation.
+    """
+
+    def __init__(self, name: str = "log", *, keep: int = RECENT) -> None:
         self._name = name
-        self.sent: list[tuple[str, Message]] = []
+        self.sent: deque[tuple[str, Message]] = deque(maxlen=keep)
 
     @property
     def name(self) -> str:
@@ -33,7 +42,7 @@ class LogAdapter:
             "would send %s to %s (%d chars, params %s, reference %s): id %s",
             message.format,
             mask_address(to),
-            len(message.text),
+            len(message.full_text),
             sorted(message.params),
             message.reference,
             message_id,

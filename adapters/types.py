@@ -33,6 +33,11 @@ class Message:
 
     ``reference`` is the caller's attempt id: it travels as Alibaba ``OutId``,
     Tencent ``SessionContext`` and Official Account ``client_msg_id``.
+
+    Every text is fitted to the provider's limit for its field, in the
+    provider's unit (see ``adapters.limits``): a longer ``text`` is cut at a
+    character boundary and ends with ``…``; ``tail`` is appended to ``text`` and
+    always kept whole (e.g. ``请点击签收。`` after a cut notice body).
     """
 
     text: str
@@ -42,6 +47,12 @@ class Message:
     format: MessageFormat = "text"
     template: str | None = None
     reference: str | None = None
+    tail: str = ""
+
+    @property
+    def full_text(self) -> str:
+        """``text`` followed by ``tail``: what is sent when nothing needs cutting."""
+        return self.text + self.tail
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ import aiohttp
 import jwt
 import websockets
 
+from channels.directory.csvio import write_csv
+
 __all__ = ["main", "run"]
 
 
@@ -48,15 +50,27 @@ def _free_port() -> int:
 
 
 def _members_csv(n: int) -> bytes:
-    lines = ["编号,姓名,所属支部/单位,角色,流动党员,流出支部,现居地,手机号,微信号"]
-    lines += [f"u{i:05d},成员{i},b{i % 100:02d},党员,否,,,," for i in range(n)]
-    return ("\n".join(lines) + "\n").encode()
+    headers = [
+        "编号",
+        "姓名",
+        "所属支部/单位",
+        "角色",
+        "流动党员",
+        "流出支部",
+        "现居地",
+        "手机号",
+        "微信号",
+    ]
+    rows = (
+        [f"u{i:05d}", f"成员{i}", f"b{i % 100:02d}", "党员", "否", "", "", "", ""] for i in range(n)
+    )
+    return write_csv(headers, rows)
 
 
 def _units_csv() -> bytes:
-    lines = ["编号,名称,上级单位,类型", "root,示范区,,区"]
-    lines += [f"b{i:02d},第{i}支部,root,支部" for i in range(100)]
-    return ("\n".join(lines) + "\n").encode()
+    rows = [["root", "示范区", "", "区"]]
+    rows += [[f"b{i:02d}", f"第{i}支部", "root", "支部"] for i in range(100)]
+    return write_csv(["编号", "名称", "上级单位", "类型"], rows)
 
 
 async def run(recipients: int, connected: int, notices: int) -> dict[str, Any]:

@@ -9,12 +9,14 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
+from typing import Literal
 
 from adapters import Adapter, Secret, aclose_all, build_adapters, callback_routes, load_config
 from adapters.standin import Standins, start_standins
 from channels.alerts import AlertsApi, CallbackSink, Escalator, Outbox
 from channels.alerts import schema as alerts_schema
 from channels.alerts.replies import simulated_reply
+from channels.alerts.settings import EscalationSettings, load_escalation_settings
 from channels.authz import (
     NoticePolicy,
     NoticeWatchers,
@@ -49,9 +51,12 @@ class DomainExtension:
 
     Notices and alerts: ``clock`` (wall seconds; tests inject one), ``adapters``
     (default: built from ``adapters_env``, else the process environment, with
-    ``log`` when no provider is configured), ``escalation_poll`` (seconds between
-    scheduler ticks; None: only explicit :meth:`Escalator.tick` calls),
-    ``public_url`` (the base of ack links; ``HUB_PUBLIC_URL``).
+    ``log`` when no provider is configured), ``escalation`` (lease and period of
+    the scheduler; default ``HUB_ESCALATION_LEASE`` / ``HUB_ESCALATION_PERIOD``
+    from the environment and the config file), ``escalation_poll`` (seconds
+    between scheduler ticks, overriding the period; None: only explicit
+    :meth:`Escalator.tick` calls), ``public_url`` (the base of ack links;
+    ``HUB_PUBLIC_URL``).
 
     Provider callbacks are mounted only for the configured providers and only
     under ``HUB_CALLBACK_PREFIX`` (``callbacks_prefix``; the sandbox makes up a
@@ -66,7 +71,8 @@ class DomainExtension:
         clock: Clock = time.time,
         adapters: Mapping[str, Adapter] | None = None,
         adapters_env: Mapping[str, str] | None = None,
-        escalation_poll: float | None = 1.0,
+        escalation: EscalationSettings | None = None,
+        escalation_poll: float | Literal["period"] | None = "period",
         public_url: str | None = None,
         sandbox: bool = False,
     ) -> None:
@@ -74,7 +80,10 @@ class DomainExtension:
         self.demo = demo
         self.cache_ttl = cache_ttl
         self.clock = clock
-        self.escalation_poll = escalation_poll
+        self.escalation = escalation or load_escalation_settings(settings.file_values, os.environ)
+        self.escalation_poll: float | None = (
+            self.escalation.period if isinstance(escalation_poll, str) else escalation_poll
+        )
         self.public_url = public_url or os.environ.get("HUB_PUBLIC_URL")
         env = os.environ if adapters_env is None else adapters_env
         self._adapters_config = load_config(env, settings.file_values)
@@ -145,7 +154,9 @@ class DomainExtension:
         napi = NoticesApi(notices, runtime.verifier, links)
         napi.add_routes(runtime.app)
         outbox = Outbox(notices, self.adapters, links)
-        esc = self._escalator = Escalator(notices, outbox, poll=self.escalation_poll)
+        esc = self._escalator = Escalator(
+            notices, outbox, lease=self.escalation.lease, poll=self.escalation_poll
+        )
         notices.create_hooks.append(esc.schedule)
         AlertsApi(napi, esc).add_routes(runtime.app)
         self._install_callbacks(runtime, notices)

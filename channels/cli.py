@@ -27,6 +27,7 @@ _CALLBACK_FLAGS = {
 
 def _extensions(settings: Settings, args: argparse.Namespace) -> Sequence[Extension]:
     from adapters import AdapterError
+    from channels.alerts.settings import load_escalation_settings
     from channels.app import DomainExtension
 
     env = dict(os.environ)
@@ -41,6 +42,7 @@ def _extensions(settings: Settings, args: argparse.Namespace) -> Sequence[Extens
                 demo=bool(getattr(args, "demo", False)),
                 sandbox=bool(getattr(args, "sandbox_providers", False)),
                 adapters_env=env,
+                escalation=load_escalation_settings(settings.file_values, os.environ, args),
             )
         ]
     except AdapterError as exc:  # a provider or callback setting the hub cannot use
@@ -74,6 +76,10 @@ def _add_commands(sub: SubParsers) -> None:
         help="comma-separated proxies whose X-Forwarded-For is believed for "
         "--callback-allow; unset: X-Forwarded-For is ignored [HUB_CALLBACK_TRUSTED_PROXIES]",
     )
+
+    from channels.alerts.settings import add_escalation_arguments
+
+    add_escalation_arguments(serve)
     _add_adapter_commands(sub)
     p = sub.add_parser("openapi", help="print the server API's OpenAPI document")
     p.set_defaults(func=_openapi)

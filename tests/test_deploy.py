@@ -379,6 +379,32 @@ def test_dockerfile_has_what_it_must() -> None:
     assert "**" in ignore and "!pyproject.toml" in ignore and "!hub/**" in ignore
 
 
+# -- system dependencies --------------------------------------------------------
+
+
+def test_system_deps_install_a_cjk_font_with_chromium() -> None:
+    """Chromium without a CJK font renders every Chinese character as a box."""
+    script = (DEPLOY / "scripts" / "system-deps.sh").read_text()
+    assert "chromium" in script
+    assert "fonts-noto-cjk" in script and "fc-list :lang=zh" in script
+    # the image renders nothing itself (no browser in it): it needs no font; if a
+    # browser is ever added there, its font must come with it
+    docker = (DEPLOY / "Dockerfile").read_text()
+    if "chromium" in docker:
+        assert "fonts-noto-cjk" in docker
+
+
+def test_system_deps_script_leaves_a_cjk_font_installed() -> None:
+    if shutil.which("fc-list") is None:
+        pytest.fail("fc-list is missing: run `make system-deps` (installs fontconfig)")
+    out = subprocess.run(
+        ["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout.strip(), (
+        "no CJK font: run `make system-deps` (installs fonts-noto-cjk)"
+    )
+
+
 # -- docs/operations.md ---------------------------------------------------------
 
 

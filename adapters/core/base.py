@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from typing import ClassVar
 
 from ..errors import AdapterError
@@ -22,7 +23,8 @@ log = masked_logger("adapters")
 class ProviderAdapter(ABC):
     """Base of the provider adapters.
 
-    ``send`` normalises the address and checks the message (``prepare``),
+    ``send`` fits the message to the provider's limits (``fit``), normalises
+    the address and checks the message (``prepare``),
     asks the circuit breaker and the rate limiter, then calls ``send_once``
     with retries; each call of ``send_once`` builds and signs a new request.
     """
@@ -54,6 +56,11 @@ class ProviderAdapter(ABC):
     def kind(self) -> AdapterKind:
         return self.adapter_kind
 
+    def fit(self, to: str, message: Message) -> Message:
+        """The message with every field fitted to this provider's limits
+        (``adapters.limits.LIMITS``), ``tail`` merged into ``text``."""
+        return replace(message, text=message.full_text, tail="")
+
     @abstractmethod
     def prepare(self, to: str, message: Message) -> str:
         """Return the normalised address; raise ``ValidationError`` if unsendable."""
@@ -66,6 +73,7 @@ class ProviderAdapter(ABC):
     async def check(self) -> CheckResult: ...
 
     async def send(self, to: str, message: Message) -> SendResult:
+        message = self.fit(to, message)
         address = self.prepare(to, message)
         self.breaker.before_call()
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from yarl import URL
@@ -15,7 +16,7 @@ from ..core.http import encode_json, host_header
 from ..core.ratelimit import RateSpec
 from ..core.runtime import Runtime
 from ..errors import AdapterError, ValidationError
-from ..limits import check_chars, check_sms_params
+from ..limits import LIMITS, check, check_sms_params, fit_sms_params
 from ..phone import normalize_phone, to_aliyun
 from ..signing.aliyun import canonical_query, sign_v3
 from ..signing.common import sha256_hex
@@ -43,6 +44,15 @@ class AliyunSmsAdapter(ProviderAdapter):
     def params_for(self, message: Message) -> dict[str, str]:
         return dict(message.params) if message.params else {"content": message.text}
 
+    def fit(self, to: str, message: Message) -> Message:
+        """Each template variable fitted to ``param_max_chars``, all within 500."""
+        full = replace(message, text=message.full_text, tail="")
+        params = self.params_for(full)
+        values = fit_sms_params(
+            list(params.values()), self.config.sign_name, self.config.param_max_chars
+        )
+        return replace(full, params=dict(zip(params, values, strict=True)))
+
     def prepare(self, to: str, message: Message) -> str:
         address = normalize_phone(to, provider=PROVIDER)
         params = self.params_for(message)
@@ -50,7 +60,7 @@ class AliyunSmsAdapter(ProviderAdapter):
             PROVIDER, self.config.sign_name, list(params.values()), self.config.param_max_chars
         )
         if message.reference is not None:
-            check_chars(PROVIDER, "reference (OutId)", message.reference, 255)
+            check(PROVIDER, "reference (OutId)", message.reference, LIMITS[PROVIDER]["OutId"])
         return address
 
     async def send_once(self, address: str, message: Message) -> SendResult:
@@ -73,7 +83,8 @@ class AliyunSmsAdapter(ProviderAdapter):
         template: str | None = None,
         reference: str | None = None,
     ) -> SendResult:
-        """SendBatchSms: element *i* of ``params`` fills the template for number *i*."""
+        """SendBatchSms: element *i* of ``params`` fills the template for number *i*
+        (each variable fitted to the limits, as in ``send``)."""
         if not recipients or len(recipients) > 100 or len(params) != len(recipients):
             raise ValidationError(
                 "SendBatchSms takes 1-100 numbers and one parameter mapping per number",
@@ -81,6 +92,18 @@ class AliyunSmsAdapter(ProviderAdapter):
                 code="batch_shape",
             )
         numbers = [normalize_phone(to, provider=PROVIDER) for to in recipients]
+        params = [
+            dict(
+                zip(
+                    values,
+                    fit_sms_params(
+                        list(values.values()), self.config.sign_name, self.config.param_max_chars
+                    ),
+                    strict=True,
+                )
+            )
+            for values in params
+        ]
         for values in params:
             check_sms_params(
                 PROVIDER, self.config.sign_name, list(values.values()), self.config.param_max_chars

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from yarl import URL
@@ -12,7 +13,7 @@ from ..core.http import encode_json, host_header
 from ..core.ratelimit import RateSpec
 from ..core.runtime import Runtime
 from ..errors import AdapterError, TransientProviderError
-from ..limits import check_bytes, check_sms_params
+from ..limits import LIMITS, check, check_sms_params, fit_sms_params
 from ..phone import normalize_phone, to_tencent
 from ..signing.tencent import sign_tc3
 from ..types import AdapterKind, CheckResult, Message, SendResult
@@ -46,13 +47,22 @@ class TencentSmsAdapter(ProviderAdapter):
         keys = sorted(message.params, key=lambda k: (0, int(k)) if k.isdigit() else (1, 0))
         return [message.params[k] for k in keys]
 
+    def fit(self, to: str, message: Message) -> Message:
+        """Each template variable fitted to ``param_max_chars``, all within 500."""
+        full = replace(message, text=message.full_text, tail="")
+        values = fit_sms_params(
+            self.params_for(full), self.config.sign_name, self.config.param_max_chars
+        )
+        return replace(full, params={str(i): v for i, v in enumerate(values, start=1)})
+
     def prepare(self, to: str, message: Message) -> str:
         address = normalize_phone(to, provider=PROVIDER)
         check_sms_params(
             PROVIDER, self.config.sign_name, self.params_for(message), self.config.param_max_chars
         )
         if message.reference is not None:
-            check_bytes(PROVIDER, "reference (SessionContext)", message.reference, 511)
+            limit = LIMITS[PROVIDER]["SessionContext"]
+            check(PROVIDER, "reference (SessionContext)", message.reference, limit)
         return address
 
     async def send_once(self, address: str, message: Message) -> SendResult:

@@ -13,9 +13,10 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from ..limits import LIMITS
 from ..signing.aliyun import parse_v3_authorization, sign_v3, v2_signature
 from ..signing.common import sha256_hex
-from .server import StandinServer, json_response, request_id
+from .server import Recent, StandinServer, json_response, request_id
 
 __all__ = ["AliyunStandin"]
 
@@ -47,10 +48,12 @@ class AliyunStandin(StandinServer):
         self.access_key_secret = secrets.token_urlsafe(18)
         self.sign_name = "通知测试"
         self.template_code = "SMS_100000001"
+        # per-variable limit of the account (the provider's default unless raised)
+        self.param_max_chars = LIMITS["aliyun-sms"]["param"].limit
         self.report_url: str | None = None
         self.uplink_url: str | None = None
         self.auto_reply: Callable[[str], str | None] | None = None
-        self.sent: list[dict[str, str]] = []
+        self.sent = Recent()
         self._sequence = 0
         self._nonces: dict[str, float] = {}
         self._biz = 900_000_000
@@ -197,9 +200,22 @@ class AliyunStandin(StandinServer):
             return "isv.SMS_TEMPLATE_ILLEGAL"
         raw = params.get("TemplateParam") or params.get("TemplateParamJson") or "{}"
         try:
-            orjson.loads(raw)
+            values: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return "isv.INVALID_JSON_PARAM"
+        mappings = values if isinstance(values, list) else [values]
+        for mapping in mappings:
+            if not isinstance(mapping, dict) or not all(
+                isinstance(v, str) for v in mapping.values()
+            ):
+                return "isv.INVALID_JSON_PARAM"
+            if any(len(v) > self.param_max_chars for v in mapping.values()):
+                return "isv.PARAM_LENGTH_LIMIT"
+            total = len(self.sign_name) + 2 + sum(len(v) for v in mapping.values())
+            if total > LIMITS["aliyun-sms"]["total"].limit:
+                return "isv.PARAM_LENGTH_LIMIT"
+        if len(params.get("OutId", "")) > LIMITS["aliyun-sms"]["OutId"].limit:
+            return "isv.INVALID_PARAMETERS"
         return None
 
     async def _report(self, number: str, biz_id: str, out_id: str) -> None:

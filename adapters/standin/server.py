@@ -12,7 +12,27 @@ from aiohttp import web
 
 from .faults import Faults
 
-__all__ = ["StandinServer", "json_response", "request_id"]
+__all__ = ["RECENT", "Recent", "StandinServer", "json_response", "request_id"]
+
+RECENT = 10_000
+
+
+class Recent(list[Any]):
+    """A list that keeps only about its last ``maxlen`` items.
+
+    The stand-ins record what they accepted (``sent``) for tests to read; in
+    sandbox mode (``hub serve --sandbox-providers``) they run as long as the hub,
+    so the record must not grow with every message. Past ``maxlen`` the oldest
+    tenth is dropped at once (amortised O(1) appends)."""
+
+    def __init__(self, maxlen: int = RECENT) -> None:
+        super().__init__()
+        self.maxlen = maxlen
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        if len(self) > self.maxlen:
+            del self[: len(self) - self.maxlen + max(1, self.maxlen // 10)]
 
 
 def request_id() -> str:

@@ -13,8 +13,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..limits import LIMITS, measure
 from ..signing.tencent import parse_tc3_authorization, sign_tc3, utc_date
-from .server import StandinServer, json_response, request_id
+from .server import Recent, StandinServer, json_response, request_id
 
 __all__ = ["TencentStandin"]
 
@@ -47,10 +48,12 @@ class TencentStandin(StandinServer):
         self.sdk_app_id = "1400000001"
         self.sign_name = "通知测试"
         self.template_id = "100001"
+        # per-variable limit of the account (the provider's default unless raised)
+        self.param_max_chars = LIMITS["tencent-sms"]["param"].limit
         self.report_url: str | None = None
         self.reply_url: str | None = None
         self.auto_reply: Callable[[str], str | None] | None = None
-        self.sent: list[dict[str, Any]] = []
+        self.sent = Recent()
         self._serial = 1_000_000
         self.app.router.add_post("/", self._handle)
 
@@ -138,6 +141,25 @@ class TencentStandin(StandinServer):
                 f"SecretId={self.secret_id} SecretKey {self.secret_key}"
             )
             raise _ApiError("InvalidParameterValue.IncorrectPhoneNumber", message)
+        values = payload.get("TemplateParamSet") or []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise _ApiError(
+                "InvalidParameterValue.TemplateParameterFormatError",
+                "TemplateParamSet must be a list of strings.",
+            )
+        if any(len(v) > self.param_max_chars for v in values):
+            raise _ApiError(
+                "InvalidParameterValue.TemplateParameterLengthLimit",
+                f"a template parameter is longer than {self.param_max_chars} characters.",
+            )
+        total = len(str(payload.get("SignName", ""))) + 2 + sum(len(v) for v in values)
+        if total > LIMITS["tencent-sms"]["total"].limit:
+            raise _ApiError(
+                "InvalidParameterValue.ContentLengthLimit", "the message content is too long."
+            )
+        context = LIMITS["tencent-sms"]["SessionContext"]
+        if measure(str(payload.get("SessionContext", "")), context.unit) > context.limit:
+            raise _ApiError("InvalidParameterValue", "SessionContext is too long.")
         statuses = [self._one(str(n), payload, fault == "invalid_number") for n in numbers]
         return _ok({"SendStatusSet": statuses})
 

@@ -5,17 +5,45 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
 
-from .server import StandinServer, json_response
+from ..limits import LIMITS, FieldLimit, measure
+from .server import Recent, StandinServer, json_response
 
 __all__ = ["WecomStandin"]
 
-_TEXT_LIMITS = {"text": 2048, "markdown": 2048}
-_BOT_LIMITS = {"text": 2048, "markdown": 4096}
+_APP: Final = LIMITS["wecom"]
+_BOT: Final = LIMITS["wecom-bot"]
+
+
+def _too_long(value: Any, limit: FieldLimit) -> bool:
+    return measure(str(value or ""), limit.unit) > limit.limit
+
+
+def _content_refusal(msgtype: str, body: dict[str, Any]) -> web.Response | None:
+    """WeCom refuses an over-long field with 45002 and an empty one with 44004."""
+    part = body.get(msgtype)
+    if not isinstance(part, dict):
+        return _err(41011, f"missing {msgtype}")
+    if msgtype == "textcard":
+        fields = {
+            "title": _APP["textcard.title"],
+            "description": _APP["textcard.description"],
+            "btntxt": _APP["textcard.btntxt"],
+        }
+        if not part.get("title") or not part.get("description") or not part.get("url"):
+            return _err(44004, "empty textcard title, description or url")
+    else:
+        fields = {"content": _APP[msgtype]}
+        if not part.get("content"):
+            return _err(44004, "empty content")
+    for name, limit in fields.items():
+        if _too_long(part.get(name), limit):
+            return _err(45002, f"{msgtype}.{name} size out of limit ({limit.describe()})")
+    return None
 
 
 def _err(errcode: int, errmsg: str, **extra: Any) -> web.Response:
@@ -42,11 +70,13 @@ class WecomStandin(StandinServer):
         self.token_fetches = 0
         self.invalid_users: set[str] = set()
         self.bot_per_minute = 20
-        self.sent: list[dict[str, Any]] = []
-        self.bot_sent: list[dict[str, Any]] = []
+        self.sent = Recent()
+        self.bot_sent = Recent()
         self._tokens: dict[str, float] = {}
         self._bot_window: list[float] = []
         self._msgid = 0
+        self._recent: dict[bytes, tuple[float, str]] = {}
+        self.duplicates = 0
         self.app.router.add_get("/cgi-bin/gettoken", self._gettoken)
         self.app.router.add_post("/cgi-bin/message/send", self._send)
         self.app.router.add_post("/cgi-bin/webhook/send", self._webhook)
@@ -100,14 +130,30 @@ class WecomStandin(StandinServer):
         msgtype = body.get("msgtype")
         if msgtype not in ("text", "markdown", "textcard"):
             return _err(40008, "invalid message type")
+        refused = _content_refusal(msgtype, body)
+        if refused is not None:
+            return refused
         users = [u for u in str(body.get("touser", "")).split("|") if u]
         invalid = [u for u in users if u in self.invalid_users or fault == "invalid_number"]
         if not users or len(invalid) == len(users):
             return _err(81013, "user & party & tag all invalid")
-        self._msgid += 1
-        self.sent.append(body)
         extra = {"invaliduser": "|".join(u.lower() for u in invalid)} if invalid else {}
-        return _err(0, "ok", msgid=f"msg{self._msgid:08d}", **extra)
+        # with enable_duplicate_check an identical request within the interval is
+        # accepted but not delivered again
+        dedupe = body.get("enable_duplicate_check") == 1
+        key, now = orjson.dumps(body, option=orjson.OPT_SORT_KEYS), self.wall()
+        seen = self._recent.get(key) if dedupe else None
+        if seen is not None and now - seen[0] < float(body.get("duplicate_check_interval", 1800)):
+            self.duplicates += 1
+            return _err(0, "ok", msgid=seen[1], **extra)
+        self._msgid += 1
+        msgid = f"msg{self._msgid:08d}"
+        if dedupe:
+            if len(self._recent) >= 1000:  # WeCom's longest interval is 4 hours
+                self._recent = {k: v for k, v in self._recent.items() if now - v[0] < 14_400}
+            self._recent[key] = (now, msgid)
+        self.sent.append(body)
+        return _err(0, "ok", msgid=msgid, **extra)
 
     async def _webhook(self, request: web.Request) -> web.Response:
         self.requests += 1
@@ -127,12 +173,12 @@ class WecomStandin(StandinServer):
         except orjson.JSONDecodeError:
             return _err(40058, "Warning: wrong json format.")
         msgtype = body.get("msgtype")
-        if msgtype not in _BOT_LIMITS:
+        if msgtype not in _BOT:
             return _err(40008, "invalid message type")
         content = str(body.get(msgtype, {}).get("content", ""))
         if not content:
             return _err(44004, "empty content")
-        if len(content.encode()) > _BOT_LIMITS[msgtype]:
+        if _too_long(content, _BOT[msgtype]):
             return _err(45002, "content size out of limit")
         self._bot_window.append(now)
         self.bot_sent.append(body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from yarl import URL
@@ -14,7 +15,7 @@ from ..core.ratelimit import RateSpec
 from ..core.runtime import Runtime
 from ..core.tokens import AccessToken, TokenCache
 from ..errors import AdapterError, ValidationError
-from ..limits import check_chars, check_oa_values
+from ..limits import LIMITS, check, check_oa_values, fit, oa_limit
 from ..types import AdapterKind, CheckResult, Message, SendResult
 from .errors import errcode_body
 
@@ -51,6 +52,15 @@ class OfficialAccountAdapter(ProviderAdapter):
     def data_for(message: Message) -> dict[str, str]:
         return dict(message.params) if message.params else {DEFAULT_DATA_KEY: message.text}
 
+    def fit(self, to: str, message: Message) -> Message:
+        """Each template value fitted to its key's limit (``thing`` 20 characters...)."""
+        data = dict(message.params) if message.params else {DEFAULT_DATA_KEY: message.full_text}
+        fitted = {}
+        for key, value in data.items():
+            limit = oa_limit(key)
+            fitted[key] = fit(value, limit.limit, limit.unit)
+        return replace(message, text=message.full_text, tail="", params=fitted)
+
     def prepare(self, to: str, message: Message) -> str:
         address = to.strip()
         if not _OPENID.fullmatch(address):
@@ -59,7 +69,12 @@ class OfficialAccountAdapter(ProviderAdapter):
             )
         check_oa_values(PROVIDER, self.data_for(message))
         if message.reference is not None:
-            check_chars(PROVIDER, "reference (client_msg_id)", message.reference, 64)
+            check(
+                PROVIDER,
+                "reference (client_msg_id)",
+                message.reference,
+                LIMITS[PROVIDER]["client_msg_id"],
+            )
         return address
 
     def payload(self, address: str, message: Message) -> dict[str, Any]:

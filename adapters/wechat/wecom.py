@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from yarl import URL
@@ -13,7 +14,7 @@ from ..core.ratelimit import RateSpec
 from ..core.runtime import Runtime
 from ..core.tokens import AccessToken, TokenCache
 from ..errors import AdapterError, RecipientError, ValidationError
-from ..limits import check_bytes, check_chars
+from ..limits import LIMITS, check, fit
 from ..types import AdapterKind, CheckResult, Message, SendResult
 from .errors import errcode_body
 
@@ -21,6 +22,7 @@ __all__ = ["PROVIDER", "WecomAdapter"]
 
 PROVIDER = "wecom"
 DEFAULT_BUTTON = "详情"
+DUPLICATE_WINDOW = 600  # seconds (WeCom: default 1800, at most 14400)
 
 
 class WecomAdapter(ProviderAdapter):
@@ -36,30 +38,58 @@ class WecomAdapter(ProviderAdapter):
         self.config = config
         self.tokens = TokenCache(self._fetch_token, self.runtime.clock)
 
+    def fit(self, to: str, message: Message) -> Message:
+        limits = LIMITS[PROVIDER]
+        if message.format == "textcard":
+            title = message.title or ""
+            button = message.params.get("btntxt", DEFAULT_BUTTON)
+            card = limits["textcard.description"]
+            fitted = fit(message.text, card.limit, card.unit, tail=message.tail)
+            head = limits["textcard.title"]
+            btn = limits["textcard.btntxt"]
+            return replace(
+                message,
+                text=fitted,
+                tail="",
+                title=fit(title, head.limit, head.unit) if message.title else message.title,
+                params={**message.params, "btntxt": fit(button, btn.limit, btn.unit, ellipsis="")},
+            )
+        field = limits["markdown" if message.format == "markdown" else "text"]
+        return replace(
+            message, text=fit(message.text, field.limit, field.unit, tail=message.tail), tail=""
+        )
+
     def prepare(self, to: str, message: Message) -> str:
         address = to.strip()
         if not address or any(c in address for c in "|@ \t"):
             raise ValidationError(
                 f"not a single WeCom UserID: {to!r}", provider=PROVIDER, code="invalid_userid"
             )
-        if message.format in ("text", "template", "subscription"):
-            check_bytes(PROVIDER, "text", message.text, 2048)
-        elif message.format == "markdown":
-            check_bytes(PROVIDER, "markdown", message.text, 2048)
-        elif message.format == "textcard":
+        limits = LIMITS[PROVIDER]
+        if message.format == "textcard":
             if not message.title or not message.url:
                 raise ValidationError(
                     "a textcard needs a title and a url", provider=PROVIDER, code="textcard"
                 )
-            check_bytes(PROVIDER, "textcard title", message.title, 128)
-            check_bytes(PROVIDER, "textcard description", message.text, 512)
-            check_chars(PROVIDER, "textcard button", message.params.get("btntxt", "详情"), 4)
+            check(PROVIDER, "textcard title", message.title, limits["textcard.title"])
+            check(PROVIDER, "textcard description", message.text, limits["textcard.description"])
+            button = message.params.get("btntxt", DEFAULT_BUTTON)
+            check(PROVIDER, "textcard button", button, limits["textcard.btntxt"])
+        elif message.format == "markdown":
+            check(PROVIDER, "markdown", message.text, limits["markdown"])
+        else:
+            check(PROVIDER, "text", message.text, limits["text"])
         if not message.text:
             raise ValidationError("empty message", provider=PROVIDER, code="empty")
         return address
 
     def payload(self, address: str, message: Message) -> dict[str, Any]:
         body: dict[str, Any] = {"touser": address, "agentid": self.config.agent_id}
+        if message.reference:
+            # an attempt (escalation): WeCom drops an identical request within the
+            # interval, so a retry after an answer lost to a 5xx or a timeout does
+            # not reach the member twice; another attempt differs (its ack link)
+            body.update(enable_duplicate_check=1, duplicate_check_interval=DUPLICATE_WINDOW)
         if message.format == "markdown":
             body.update(msgtype="markdown", markdown={"content": message.text})
         elif message.format == "textcard":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from yarl import URL
@@ -13,7 +14,7 @@ from ..core.http import encode_json
 from ..core.ratelimit import RateSpec
 from ..core.runtime import Runtime
 from ..errors import ValidationError
-from ..limits import check_bytes
+from ..limits import LIMITS, check, fit, measure
 from ..types import AdapterKind, CheckResult, Message, SendResult
 from .errors import errcode_body
 
@@ -34,21 +35,38 @@ class WecomBotAdapter(ProviderAdapter):
         super().__init__(runtime)
         self.config = config
 
+    @staticmethod
+    def _address(to: str) -> str:
+        return "" if to.strip() in ("", "-") else to.strip()
+
+    @staticmethod
+    def _mention(address: str, message: Message) -> str:
+        """What ``payload`` appends to a markdown text to mention the member."""
+        if message.format == "markdown" and address and address != "@all":
+            return f"\n<@{address}>"
+        return ""
+
+    def fit(self, to: str, message: Message) -> Message:
+        field = LIMITS[PROVIDER]["markdown" if message.format == "markdown" else "text"]
+        mention = measure(self._mention(self._address(to), message), field.unit)
+        room = max(0, field.limit - mention)
+        return replace(
+            message, text=fit(message.text, room, field.unit, tail=message.tail), tail=""
+        )
+
     def prepare(self, to: str, message: Message) -> str:
         if not message.text:
             raise ValidationError("empty message", provider=PROVIDER, code="empty")
-        if message.format == "markdown":
-            check_bytes(PROVIDER, "markdown", message.text, 4096)
-        else:
-            check_bytes(PROVIDER, "text", message.text, 2048)
-        return "" if to.strip() in ("", "-") else to.strip()
+        address = self._address(to)
+        kind = "markdown" if message.format == "markdown" else "text"
+        content = message.text + self._mention(address, message)
+        check(PROVIDER, kind, content, LIMITS[PROVIDER][kind])
+        return address
 
     @staticmethod
     def payload(address: str, message: Message) -> dict[str, Any]:
         if message.format == "markdown":
-            content = (
-                f"{message.text}\n<@{address}>" if address and address != "@all" else message.text
-            )
+            content = message.text + WecomBotAdapter._mention(address, message)
             return {"msgtype": "markdown", "markdown": {"content": content}}
         text: dict[str, Any] = {"content": message.text}
         if address.lstrip("+").isdigit():

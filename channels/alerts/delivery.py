@@ -8,6 +8,15 @@ or else the WeCom app (``wecom`` UserID); ``sms`` the member's phone through the
 Texts are Chinese; the WeChat message carries the signed ack link, the SMS asks
 for the reply “1 <code>” with the member's reply code for the notice (SMS
 templates refuse URLs; see ``replies.py``).
+
+Attempt states: ``sending`` (written before the provider is called), then
+``sent`` or ``failed``; ``skipped``, ``deferred``, ``capped`` never reach a
+provider. A ``sending`` attempt whose process died mid-send (its rung's lease ran
+out) becomes ``unknown`` when the next scheduler takes the rung over
+(:meth:`Outbox.resolve_interrupted`): the provider may or may not have accepted
+it, and SMS has no idempotency key, so it is never sent again automatically —
+the ladder goes on to its next rung. The attempt id travels to the provider
+(``OutId``, ``SessionContext``, ``client_msg_id``) so a late report still names it.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from adapters import Adapter, AdapterError, Message, masked_logger
+from adapters.limits import fit
 from channels.alerts.replies import ReplyCodes, sms_ask
 from channels.directory import store as dirstore
 from channels.directory.model import Member
@@ -35,14 +45,16 @@ _URGENT: Final = {"urgent": "紧急", "normal": "通知"}
 
 
 def wechat_title(n: Notice) -> str:
-    return f"【{_URGENT.get(n.urgency, '通知')}】{n.title}"[:20]
+    """Whole: each adapter fits it to its provider's field (``thing1`` 20 characters,
+    WeCom textcard title 128 bytes)."""
+    return f"【{_URGENT.get(n.urgency, '通知')}】{n.title}"
 
 
 def sms_text(n: Notice, code: str | None = None) -> str:
     """≤ 35 characters (Alibaba's default variable limit), no URL; with ``code``
     it asks for the reply ``1 <code>``."""
     tail = sms_ask(code) if code else "，请及时查看"
-    return f"《{n.title[: 35 - 2 - len(tail)]}》{tail}"
+    return f"《{fit(n.title, 35 - 2 - len(tail), 'chars')}》{tail}"
 
 
 @dataclass(slots=True)
@@ -51,7 +63,7 @@ class Attempt:
     member: str
     rung: int
     via: str
-    status: str  # sent, failed, skipped, capped, deferred
+    status: str  # sending, sent, failed, unknown, skipped, capped, deferred
     provider: str | None = None
     message_id: str | None = None
 
@@ -91,9 +103,16 @@ class Outbox:
             return Message(text=sms_text(n, code), reference=ref)
         url = self.links.url(n.id, member, self.notices.clock())
         if adapter.name == "wecom":
-            text = f"{n.body[:200]}\n请点击签收。" if n.body else "请点击签收。"
+            # the body is fitted to the textcard's 512 bytes by the adapter, the
+            # tail kept whole
+            text, tail = (n.body, "\n请点击签收。") if n.body else ("请点击签收。", "")
             return Message(
-                text=text, title=wechat_title(n), url=url, format="textcard", reference=ref
+                text=text,
+                tail=tail,
+                title=wechat_title(n),
+                url=url,
+                format="textcard",
+                reference=ref,
             )
         return Message(text=wechat_title(n), url=url, reference=ref)
 
@@ -194,6 +213,55 @@ class Outbox:
             ref,
         )
 
+    async def resolve_interrupted(self, notice: str, rung: int, member: str) -> list[Attempt]:
+        """Mark this rung's ``sending`` attempts ``unknown`` (``member`` ``''``: every
+        member's). Called by the scheduler that has just taken the rung over from
+        a lease that ran out, so their sender is gone; each is recorded once."""
+        sql = (
+            "SELECT id, member, via, provider, address FROM ntc_attempts WHERE notice = ? "
+            "AND rung = ? AND status = 'sending'"
+        )
+        args: list[object] = [notice, rung]
+        if member:
+            sql += " AND member = ?"
+            args.append(member)
+        else:  # members deferred past their quiet hours are their own rows' business
+            sql += (
+                " AND member NOT IN (SELECT member FROM alr_rungs WHERE notice = ? AND rung = ? "
+                "AND member <> '')"
+            )
+            args += [notice, rung]
+        resolved: list[Attempt] = []
+        for r in await self.notices.db.fetch(sql, *args):
+            changed = await self.notices.db.execute(
+                "UPDATE ntc_attempts SET status = 'unknown' WHERE id = ? AND status = 'sending'",
+                r["id"],
+            )
+            if not changed:
+                continue
+            a = Attempt(notice, str(r["member"]), rung, str(r["via"]), "unknown", r["provider"])
+            masked = _mask(a.via, r["address"])
+            log.warning(
+                "escalation %s to %s (%s) via %s was interrupted mid-send (attempt %s): "
+                "marked unknown, not resent",
+                a.via,
+                a.member,
+                masked,
+                a.provider,
+                r["id"],
+            )
+            await self.record(
+                a,
+                {
+                    "provider": a.provider,
+                    "to": masked,
+                    "attempt": r["id"],
+                    "reason": "interrupted",
+                },
+            )
+            resolved.append(a)
+        return resolved
+
     async def note(
         self, n: Notice, member: str, rung: int, via: str, status: str, detail: dict[str, object]
     ) -> None:
@@ -201,6 +269,12 @@ class Outbox:
         a = Attempt(n.id, member, rung, via, status)
         await self._claim(a, None, None, None)
         await self.record(a, detail)
+
+
+def _mask(via: str, address: object) -> str:
+    if not address:
+        return ""
+    return mask_phone(str(address)) if via == "sms" else mask_wechat(str(address))
 
 
 Sender = Callable[[Notice, str, int, str], object]

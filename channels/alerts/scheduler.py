@@ -7,8 +7,16 @@ leased in the same transaction; on SQLite a conditional ``UPDATE`` takes the
 lease. So with several processes each rung runs once; after a crash another
 process takes the rung over when the lease expires and skips the members who
 already have an attempt for it (the attempt row is written before the send):
-no rung lost, none repeated. The clock is injectable: tests move time and call
-:meth:`tick`, nothing sleeps.
+no rung lost, none repeated.
+
+The lease (``HUB_ESCALATION_LEASE``) is renewed while a rung runs — between
+members, and by a heartbeat every third of the lease while one send is in
+flight — so a slow provider never lets a live scheduler's rung be taken over;
+a scheduler that finds its lease gone stops the rung. An attempt left
+``sending`` by a process that died mid-send is resolved by the scheduler that
+takes the rung over (:meth:`Outbox.resolve_interrupted`: ``unknown``, not
+resent), and the ladder goes on. The clock is injectable: tests move time and
+call :meth:`tick`, nothing sleeps.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from adapters import masked_logger
@@ -36,6 +46,17 @@ _BATCH: Final = 50
 _PARALLEL: Final = 16
 
 
+@dataclass(slots=True)
+class _Lease:
+    """The lease this scheduler holds on one ``alr_rungs`` row while running it."""
+
+    notice: str
+    rung: int
+    member: str
+    renewed_at: int
+    lost: bool = False
+
+
 class Escalator:
     def __init__(
         self,
@@ -47,12 +68,17 @@ class Escalator:
         poll: float | None = 1.0,
         quiet: Quiet | None = DEFAULT_QUIET,
         sms_daily_cap: int = 5,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.notices = notices
         self.outbox = outbox
         self.owner = owner or f"{notices.node.node_id}.{secrets.token_hex(3)}"
         self.lease_ms = int(lease * 1000)
+        # renew when a third of the lease has passed: two renewals may fail or be
+        # late before another scheduler could take the rung over
+        self.renew_ms = max(1, self.lease_ms // 3)
         self.poll = poll
+        self._sleep = sleep
         self.default_prefs = Prefs(quiet, sms_daily_cap)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -160,13 +186,31 @@ class Escalator:
     async def _run(self, row: Row) -> None:
         notice, rung, member = str(row["notice"]), int(row["rung"]), str(row["member"])
         via, until = str(row["via"]), int(row["until_rank"])
+        lease = _Lease(notice, rung, member, self.notices.now_ms())
+        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(lease))
         try:
-            n = await self.notices.get(notice)
-        except HubError:
-            n = None
-        if n is not None and n.recalled_at is None:
-            for m in await self._targets(notice, rung, member, until):
-                await self._one(n, m, rung, via, until)
+            # a previous holder's lease ran out: its sends in flight are unknown
+            await self.outbox.resolve_interrupted(notice, rung, member)
+            try:
+                n = await self.notices.get(notice)
+            except HubError:
+                n = None
+            if n is not None and n.recalled_at is None:
+                for m in await self._targets(notice, rung, member, until):
+                    if not await self._keep(lease):
+                        break
+                    await self._one(n, m, rung, via, until)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        if lease.lost:
+            log.warning(
+                "escalation lease on notice %s rung %d was lost; another scheduler goes on",
+                notice,
+                rung,
+            )
+            return
         await self.db.execute(
             "UPDATE alr_rungs SET done_at = ?, lease_until = NULL WHERE notice = ? AND rung = ? "
             "AND member = ? AND owner = ?",
@@ -176,6 +220,40 @@ class Escalator:
             member,
             self.owner,
         )
+
+    async def _renew(self, lease: _Lease) -> bool:
+        """Extend the lease from now; False (and ``lost``) when it is no longer ours."""
+        now = self.notices.now_ms()
+        held = await self.db.execute(
+            "UPDATE alr_rungs SET lease_until = ? WHERE notice = ? AND rung = ? AND member = ? "
+            "AND owner = ? AND done_at IS NULL",
+            now + self.lease_ms,
+            lease.notice,
+            lease.rung,
+            lease.member,
+            self.owner,
+        )
+        lease.renewed_at = now
+        if not held:
+            lease.lost = True
+        return bool(held)
+
+    async def _keep(self, lease: _Lease) -> bool:
+        """Before each member: renew when a third of the lease has passed."""
+        if lease.lost:
+            return False
+        if self.notices.now_ms() - lease.renewed_at >= self.renew_ms:
+            return await self._renew(lease)
+        return True
+
+    async def _heartbeat(self, lease: _Lease) -> None:
+        """Renew every third of the lease while a send takes long (a slow provider)."""
+        while not lease.lost:
+            await self._sleep(self.renew_ms / 1000)
+            try:
+                await self._renew(lease)
+            except Exception:
+                log.exception("renewing the escalation lease failed")
 
     async def _targets(self, notice: str, rung: int, member: str, until: int) -> list[str]:
         if member:

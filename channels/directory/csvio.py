@@ -2,6 +2,9 @@
 GBK/GB18030), Chinese or English headers, and the export Excel opens (UTF-8 with
 BOM). Cells that a spreadsheet would run as a formula are written with a
 leading ``'`` and read back without it.
+
+:func:`write_csv` (with :func:`safe_cell`) is the one writer of every CSV the hub
+hands out (directory export, receipts export): nothing else calls ``csv.writer``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ __all__ = [
     "Table",
     "decode",
     "read_table",
+    "safe_cell",
     "write_csv",
 ]
 
@@ -89,7 +93,11 @@ EXPORT_HEADERS: Final[Mapping[str, Mapping[str, str]]] = {
     },
 }
 
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell as a formula when it starts with one of these, also
+# after leading spaces, and also in their full-width forms, which Excel and WPS
+# normalise to ASCII (＝１+１ is a formula). Tab and CR start DDE payloads.
+_FORMULA_START: Final = frozenset("=+-@\t\r＝＋－＠")
+_LEADING_BLANK: Final = " \u3000\u00a0\n"
 
 
 class CsvError(ValueError):
@@ -137,9 +145,16 @@ def _header_key(header: str) -> str:
     return h.lower() if h.isascii() else h
 
 
+def _formula_like(value: str) -> bool:
+    head = value.lstrip(_LEADING_BLANK)
+    return bool(head) and head[0] in _FORMULA_START
+
+
 def _cell(value: str) -> str:
+    """A cell as read: the ``'`` that :func:`safe_cell` put before a formula-like
+    value is taken off again."""
     value = value.strip()
-    if value.startswith("'") and value[1:2] in _FORMULA_START:
+    if value.startswith("'") and _formula_like(value[1:]):
         return value[1:]
     return value
 
@@ -174,15 +189,19 @@ def read_table(raw: bytes, kind: str) -> Table:
     return Table(encoding, columns, rows, ignored)
 
 
-def _safe(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
+def safe_cell(value: object) -> str:
+    """The cell as text, with a leading ``'`` when a spreadsheet would otherwise run
+    it as a formula (``=HYPERLINK(…)``, `` +1``, ``＠SUM(…)``); ``None`` is empty."""
+    text = "" if value is None else str(value)
+    return "'" + text if _formula_like(text) else text
 
 
-def write_csv(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
-    """UTF-8 with BOM and CRLF line ends, so Excel opens it with the right encoding."""
+def write_csv(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """UTF-8 with BOM and CRLF line ends, so Excel opens it with the right encoding;
+    every cell, headers included, through :func:`safe_cell`."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(headers)
+    writer.writerow([safe_cell(h) for h in headers])
     for row in rows:
-        writer.writerow([_safe(v) for v in row])
+        writer.writerow([safe_cell(v) for v in row])
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")

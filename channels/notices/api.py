@@ -13,7 +13,7 @@ from aiohttp import web
 from channels.directory.api import require_admin
 from channels.notices import ledger
 from channels.notices.classification import ClassifiedRefused
-from channels.notices.export import SHEET_CSP, csv_text, sheet_html
+from channels.notices.export import SHEET_CSP, csv_bytes, sheet_html
 from channels.notices.links import ACK_CSP, AckLinks, LinkClaim, ack_page
 from channels.notices.model import STATES, Draft, Notice, bad, parse_draft
 from channels.notices.pages import page_headers
@@ -230,7 +230,7 @@ class NoticesApi:
         )
         if csv:
             return web.Response(
-                text=csv_text(items),
+                body=csv_bytes(items),
                 content_type="text/csv",
                 charset="utf-8",
                 headers={

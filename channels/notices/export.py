@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from channels.directory.csvio import write_csv
 from channels.notices.model import RANK, STATES, Notice, bad
 from channels.notices.pages import csp
 from hub.core.interfaces import Database
 
-__all__ = ["SHEET_CSP", "STATE_LABELS", "csv_text", "list_receipts", "sheet_html"]
+__all__ = ["SHEET_CSP", "STATE_LABELS", "csv_bytes", "list_receipts", "sheet_html"]
 
 STATE_LABELS: Final = {"sent": "已发送", "delivered": "已送达", "read": "已阅读", "acked": "已签收"}
 CHANNEL_LABELS: Final = {
@@ -82,39 +81,35 @@ async def list_receipts(
     return out, int(total)
 
 
-def csv_text(items: Sequence[dict[str, Any]]) -> str:
-    """UTF-8 CSV with a BOM (Excel opens it as Chinese text)."""
-    buf = io.StringIO()
-    buf.write("\ufeff")
-    w = csv.writer(buf)
-    w.writerow(
+def csv_bytes(items: Sequence[dict[str, Any]]) -> bytes:
+    """UTF-8 CSV with a BOM (Excel opens it as Chinese text), through the one safe
+    cell writer: a member named ``=HYPERLINK(…)`` is text, not a formula."""
+    headers = [
+        "成员编号",
+        "姓名",
+        "单位编号",
+        "单位",
+        "状态",
+        "送达时间",
+        "阅读时间",
+        "签收时间",
+        "签收渠道",
+    ]
+    rows = (
         [
-            "成员编号",
-            "姓名",
-            "单位编号",
-            "单位",
-            "状态",
-            "送达时间",
-            "阅读时间",
-            "签收时间",
-            "签收渠道",
+            it["member"],
+            it["name"] or "",
+            it["unit"],
+            it["unit_name"] or "",
+            STATE_LABELS[it["state"]],
+            fmt_ts(it["delivered_at"]),
+            fmt_ts(it["read_at"]),
+            fmt_ts(it["acked_at"]),
+            CHANNEL_LABELS.get(it["channel"] or "", it["channel"] or ""),
         ]
+        for it in items
     )
-    for it in items:
-        w.writerow(
-            [
-                it["member"],
-                it["name"] or "",
-                it["unit"],
-                it["unit_name"] or "",
-                STATE_LABELS[it["state"]],
-                fmt_ts(it["delivered_at"]),
-                fmt_ts(it["read_at"]),
-                fmt_ts(it["acked_at"]),
-                CHANNEL_LABELS.get(it["channel"] or "", it["channel"] or ""),
-            ]
-        )
-    return buf.getvalue()
+    return write_csv(headers, rows)
 
 
 _STYLE: Final = """

@@ -2,7 +2,10 @@
 # Makes sure the system services the tests talk to are present and running:
 # redis-server (the tests start their own instances on free ports) and a
 # PostgreSQL server reachable on 127.0.0.1 (the tests create their own databases),
-# and Debian's Chromium for the browser tests (tests/web, driven by Playwright).
+# and Debian's Chromium for the browser tests (tests/web, driven by Playwright)
+# with a CJK font: without one every Chinese character of the page renders as a
+# box in the screenshots (fonts-noto-cjk: Noto Sans/Serif CJK, the faces the
+# printable receipt sheet asks for).
 set -euo pipefail
 
 need_apt=()
@@ -10,6 +13,10 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium chromium-driver)
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)  # tests/test_deploy.py runs nginx -t
+command -v fc-list >/dev/null 2>&1 || need_apt+=(fontconfig)
+if ! command -v fc-list >/dev/null 2>&1 || [ -z "$(fc-list :lang=zh family 2>/dev/null)" ]; then
+  need_apt+=(fonts-noto-cjk)
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -40,3 +47,4 @@ else
   exit 1
 fi
 echo "redis-server: $(redis-server --version | awk '{print $3}')"
+echo "CJK fonts: $(fc-list :lang=zh family | head -n 1)"

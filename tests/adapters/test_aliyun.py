@@ -156,8 +156,6 @@ async def test_clock_skew_beyond_15_minutes_is_refused(
 async def test_local_validation_before_sending(
     adapters: dict[str, Adapter], standins: Standins
 ) -> None:
-    with pytest.raises(ValidationError, match="limit is 35"):
-        await adapters["aliyun-sms"].send("13800000000", Message("长" * 36))
     with pytest.raises(ValidationError, match="not a valid phone number"):
         await adapters["aliyun-sms"].send("12345", Message("x"))
     with pytest.raises(ValidationError, match="URL"):

@@ -154,8 +154,6 @@ async def test_per_recipient_limit_with_injected_clock(
 
 
 async def test_validation(adapters: dict[str, Adapter], standins: Standins) -> None:
-    with pytest.raises(ValidationError, match="2048 bytes"):
-        await adapters["wecom"].send("a", Message("字" * 683))
     with pytest.raises(ValidationError, match="title and a url"):
         await adapters["wecom"].send("a", Message("x", format="textcard"))
     with pytest.raises(ValidationError, match="UserID"):
@@ -189,8 +187,6 @@ async def test_bot_errors(standins: Standins, clock: ManualClock) -> None:
             await good.send("", Message(f"{i}"))
         with pytest.raises(RateLimitedError, match="45009"):
             await good.send("", Message("21st in a minute"))
-        with pytest.raises(ValidationError, match="4096 bytes"):
-            await good.send("", Message("字" * 1366, format="markdown"))
     finally:
         await bad.aclose()
         await good.aclose()

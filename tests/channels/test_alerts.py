@@ -218,6 +218,13 @@ async def test_restart_mid_ladder_loses_and_repeats_no_rung(
         clock.advance(2)
         assert await esc.tick() == 1
         assert wechat_to(standins) == ["oFA_openid_0001"]  # fb had it already, fc has no WeChat
+        # the dead process's send to fb is resolved, not left "sending" nor resent
+        dead = await db.fetchrow("SELECT status FROM ntc_attempts WHERE id = 'tdead'")
+        assert dead is not None and dead["status"] == "unknown"
+        events = await db.fetch(
+            "SELECT member, detail FROM ntc_events WHERE notice = ? AND kind = 'attempt'", n["id"]
+        )
+        assert any(e["member"] == "fb" and "interrupted" in str(e["detail"]) for e in events)
         await wait_until(lambda: _state(h2, n["id"], "fa", "delivered"), what="WeChat report")
         clock.advance(600)
         assert await esc.tick() == 1
