@@ -97,6 +97,7 @@ _CODE_OF_STATUS: Final = {
     429: Code.TOO_MANY_REQUESTS,
     431: Code.LIMIT_EXCEEDED,  # the request head is too large
     503: Code.UNAVAILABLE,
+    504: Code.UNAVAILABLE,
     505: Code.BAD_REQUEST,  # an HTTP version the hub does not speak
 }
 

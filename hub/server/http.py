@@ -9,6 +9,7 @@ from typing import Any, Final
 
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from hub.protocol.errors import Code, HubError
 
@@ -69,6 +70,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except HubError as exc:
         return _error(STATUS_OF.get(exc.code, 400), exc.code, exc.message)  # type: ignore[call-overload]
+    except RequestPayloadError:  # a malformed body (bad chunk, bad compression)
+        resp = _error(400, Code.BAD_REQUEST, "malformed request body")
+        resp.force_close()
+        return resp
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

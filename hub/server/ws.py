@@ -41,6 +41,7 @@ from hub.protocol.websocket import (
     close_frame,
     pong_frame,
 )
+from hub.server.edge import Edge, warn_malformed
 
 __all__ = ["FrontProtocol", "WsConnection"]
 
@@ -121,18 +122,52 @@ class WsConnection(Client, asyncio.Protocol):
 
 
 class FrontProtocol(asyncio.Protocol):
-    """Reads the first request head of a TCP connection and routes it."""
+    """Reads the first request head of a TCP connection and routes it.
 
-    __slots__ = ("_buf", "_http", "_node", "_transport")
+    The head must be complete within ``edge.head_timeout`` seconds and
+    :data:`~hub.protocol.handshake.MAX_HEAD_SIZE` bytes; until then the connection
+    is one of the edge's pending ones (and may be closed to make room)."""
 
-    def __init__(self, node: Node, http: Callable[[], asyncio.Protocol]) -> None:
+    __slots__ = ("_buf", "_edge", "_http", "_node", "_timer", "_transport")
+
+    def __init__(self, node: Node, http: Callable[[], asyncio.Protocol], edge: Edge) -> None:
         self._node = node
         self._http = http
+        self._edge = edge
         self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._buf = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._edge.head_timeout, self._give_up, 408)
+        self._edge.admit(self, self._evicted)
+
+    def _evicted(self) -> None:
+        self._give_up(503)
+
+    def _give_up(self, status: int) -> None:
+        """The head did not come in time (408) or room is needed (503): close."""
+        t = self._transport
+        self._stop_waiting()
+        if t is None:
+            return
+        if self._buf:  # a partial head: say why; a silent connection just goes
+            message = "request head not complete in time" if status == 408 else "server busy"
+            warn_malformed(_peer(t), message)
+            t.write(error_response(status, message))
+            t.close()
+            asyncio.get_running_loop().call_later(_ABORT_AFTER, t.abort)
+        else:
+            t.abort()
+
+    def _stop_waiting(self) -> None:
+        self._transport = None
+        self._edge.done(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def data_received(self, data: bytes) -> None:
         t = self._transport
@@ -142,13 +177,14 @@ class FrontProtocol(asyncio.Protocol):
         try:
             req, consumed = parse_request_head(self._buf)
         except HandshakeError as exc:
+            self._stop_waiting()
+            warn_malformed(_peer(t), exc.message)
             t.write(error_response(exc.status, exc.message))
             t.close()
-            self._transport = None
             return
         if req is None:
             return
-        self._transport = None
+        self._stop_waiting()
         if req.path == WS_PATH:
             upgrade(self._node, t, req, bytes(self._buf[consumed:]))
         else:
@@ -158,10 +194,15 @@ class FrontProtocol(asyncio.Protocol):
             handler.data_received(bytes(self._buf))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
+        self._stop_waiting()
 
     def eof_received(self) -> bool | None:
         return None
+
+
+def _peer(t: asyncio.BaseTransport) -> str:
+    peer = t.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
 
 def _token(req: Request) -> str | None:
