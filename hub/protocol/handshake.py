@@ -253,6 +253,7 @@ def error_response(status: int, message: str, code: int | None = None) -> bytes:
     head = (
         f"HTTP/1.1 {status} {phrase}\r\n"
         "Content-Type: application/json\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
         f"Content-Length: {len(body)}\r\n"
         f"{extra}Connection: close\r\n\r\n"
     )
