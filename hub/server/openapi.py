@@ -136,6 +136,12 @@ _SCHEMAS: dict[str, Any] = {
             },
             "ttl": {"type": "number", "exclusiveMinimum": 0, "description": "seconds"},
             "name": {"type": "string"},
+            "role": {
+                "type": "string",
+                "enum": ["admin"],
+                "description": "the token's 'role' claim; 'admin' makes an administrator "
+                "token (the domain's notices and directory APIs take it)",
+            },
         },
     },
     "Token": {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}},
