@@ -33,6 +33,7 @@ def error_responses(*statuses: int) -> dict[str, Any]:
         404: "not found",
         409: "conflict or unrecoverable position",
         413: "too large",
+        415: "unsupported Content-Type of the body",
         429: "too many requests",
         503: "temporarily unavailable (broker or store down)",
     }
