@@ -41,6 +41,7 @@ __all__ = [
     "EdgeRequestHandler",
     "auto_max_pending",
     "body_deadline_middleware",
+    "warn_busy",
     "warn_malformed",
 ]
 
@@ -82,6 +83,11 @@ def warn_malformed(peer: object, what: str) -> None:
     _malformed.warning("malformed HTTP request from %s refused: %s", peer, what)
 
 
+def warn_busy(limit: int, what: str) -> None:
+    """Log that connections were closed to make room (throttled like the above)."""
+    _evicted.warning("more than %d %s: closing the oldest", limit, what)
+
+
 def auto_max_pending() -> int:
     """A quarter of the file-descriptor limit (at least 8)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -112,10 +118,7 @@ class Edge:
         while len(pending) >= self.max_pending:
             oldest = next(iter(pending))
             self.evictions += 1
-            _evicted.warning(
-                "more than %d connections with an incomplete request: closing the oldest",
-                self.max_pending,
-            )
+            warn_busy(self.max_pending, "connections with an incomplete request")
             pending.pop(oldest)()
         pending[key] = evict
 

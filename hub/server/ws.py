@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from itertools import islice
 from typing import cast
 
 from hub.auth import Identity
@@ -41,13 +42,14 @@ from hub.protocol.websocket import (
     close_frame,
     pong_frame,
 )
-from hub.server.edge import Edge, warn_malformed
+from hub.server.edge import Edge, warn_busy, warn_malformed
 
 __all__ = ["FrontProtocol", "WsConnection"]
 
 log = logging.getLogger("hub.ws")
 
 WS_PATH = "/ws"
+_TRY_AGAIN_LATER = 1013  # RFC 6455: the server is overloaded, reconnect later
 _ABORT_AFTER = 5.0  # seconds a closing transport may take to drain before it is aborted
 
 
@@ -186,7 +188,7 @@ class FrontProtocol(asyncio.Protocol):
             return
         self._stop_waiting()
         if req.path == WS_PATH:
-            upgrade(self._node, t, req, bytes(self._buf[consumed:]))
+            upgrade(self._node, t, req, bytes(self._buf[consumed:]), self._edge.max_pending)
         else:
             handler = self._http()
             t.set_protocol(handler)
@@ -216,8 +218,13 @@ def _token(req: Request) -> str | None:
     return None
 
 
-def upgrade(node: Node, t: asyncio.Transport, req: Request, rest: bytes) -> None:
-    """Answer the upgrade and make a :class:`WsConnection` the transport's protocol."""
+def upgrade(
+    node: Node, t: asyncio.Transport, req: Request, rest: bytes, max_waiting: int = 1 << 30
+) -> None:
+    """Answer the upgrade and make a :class:`WsConnection` the transport's protocol.
+
+    At most ``max_waiting`` connections may wait for their ``connect`` at once; one
+    more closes the oldest with 1013 (try again later; clients reconnect)."""
     if node.closing:
         t.write(error_response(503, "server shutting down"))
         t.close()
@@ -250,11 +257,23 @@ def upgrade(node: Node, t: asyncio.Transport, req: Request, rest: bytes) -> None
     if identity is not None:
         node.dispatcher.authenticate_later(conn, identity)
     else:
+        _make_room(node, max_waiting)
         node.unauthenticated[conn] = None
         loop = asyncio.get_running_loop()
         conn.timer = loop.call_later(node.settings.connect_timeout, _connect_timeout, conn)
     if rest:
         conn.data_received(rest)
+
+
+def _make_room(node: Node, max_waiting: int) -> None:
+    waiting = node.unauthenticated
+    excess = len(waiting) - max_waiting + 1
+    if excess <= 0:
+        return
+    victims = list(islice(waiting, excess))  # the oldest
+    warn_busy(max_waiting, "WebSocket connections waiting for 'connect'")
+    for c in victims:
+        c.disconnect(_TRY_AGAIN_LATER, "server busy, try again", True)
 
 
 def _connect_timeout(conn: WsConnection) -> None:

@@ -283,3 +283,25 @@ def test_malformed_http_gets_json_400_and_one_warning(hub_process: HubProcess) -
     assert "malformed HTTP request from 127.0.0.1 refused" in log
     assert " WARNING hub.http: " in log
     assert "Traceback" not in log and " ERROR " not in log and MARK.decode() not in log, log
+
+
+async def test_websockets_waiting_for_connect_beyond_the_cap_close_the_oldest(
+    tmp_path: Path,
+) -> None:
+    """Upgraded connections that never send ``connect`` count against the same cap:
+    one more closes the oldest with 1013 (try again later), not the process's fds."""
+    async with running_hub(tmp_path / "d", max_pending=3, connect_timeout=600) as h:
+        silent = [await websockets.connect(h.ws_url) for _ in range(4)]
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            while True:
+                frame = await asyncio.wait_for(silent[0].recv(), 10)
+                assert '"disconnect"' in str(frame) and "1013" in str(frame)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1013
+        assert len(h.runtime.node.unauthenticated) == 3
+        # a client with a token at the upgrade is not waiting: it is unaffected
+        with_token = await websockets.connect(f"{h.ws_url}?token={h.token('alice')}")
+        await with_token.send('{"id": 1, "op": "ping"}')
+        assert '"ok":true' in str(await asyncio.wait_for(with_token.recv(), 10)).replace(" ", "")
+        assert len(h.runtime.node.unauthenticated) == 3
+        for ws in [*silent[1:], with_token]:
+            await ws.close()
