@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from hub.protocol.errors import Code, HubError
+from hub.protocol.handshake import error_code
 
 __all__ = [
     "API_KEY",
@@ -40,16 +41,6 @@ STATUS_OF: Final = {
     Code.UNRECOVERABLE: 409,
     Code.NOT_FOUND: 404,
 }
-_CODE_OF_STATUS: Final = {
-    400: Code.BAD_REQUEST,
-    401: Code.UNAUTHORIZED,
-    403: Code.PERMISSION_DENIED,
-    404: Code.NOT_FOUND,
-    405: Code.BAD_REQUEST,
-    409: Code.BAD_REQUEST,
-    413: Code.LIMIT_EXCEEDED,
-    429: Code.TOO_MANY_REQUESTS,
-}
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -77,9 +68,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _CODE_OF_STATUS.get(
-            exc.status, Code.INTERNAL if exc.status >= 500 else Code.BAD_REQUEST
-        )
+        code = error_code(exc.status)
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
         return _error(exc.status, code, message or exc.reason)
 
