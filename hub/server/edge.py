@@ -105,21 +105,21 @@ class Edge:
         self.head_timeout = head_timeout
         self.body_timeout = body_timeout
         self.max_pending = max_pending
-        self.pending: dict[Hashable, Callable[[], None]] = {}
+        self.pending: dict[Hashable, Callable[[], bool]] = {}
         self.evictions = 0
 
     @classmethod
     def from_settings(cls, s: Settings) -> Edge:
         return cls(s.head_timeout, s.body_timeout, s.max_pending or auto_max_pending())
 
-    def admit(self, key: Hashable, evict: Callable[[], None]) -> None:
-        """``key`` waits for the rest of its request; ``evict`` ends it if room is needed."""
+    def admit(self, key: Hashable, evict: Callable[[], bool]) -> None:
+        """``key`` waits for the rest of its request; ``evict`` ends it if room is needed
+        (and says whether there was anything left to end)."""
         pending = self.pending
         while len(pending) >= self.max_pending:
-            oldest = next(iter(pending))
-            self.evictions += 1
-            warn_busy(self.max_pending, "connections with an incomplete request")
-            pending.pop(oldest)()
+            if pending.pop(next(iter(pending)))():  # False: it had just completed
+                self.evictions += 1
+                warn_busy(self.max_pending, "connections with an incomplete request")
         pending[key] = evict
 
     def done(self, key: Hashable) -> None:
@@ -130,7 +130,12 @@ EDGE: Final = web.AppKey("edge", Edge)
 
 
 class BodyTimeout(asyncio.TimeoutError):
-    """The request body did not arrive in time (or room was needed): answered with 408."""
+    """The request body did not arrive in time (408) or room was needed (503)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 def _json_error(status: int, message: str) -> web.Response:
@@ -151,18 +156,21 @@ async def body_deadline_middleware(request: web.Request, handler: Handler) -> we
         return await handler(request)
     edge = request.app[EDGE]
 
-    def expire() -> None:
-        if not content.is_eof():
-            content.set_exception(BodyTimeout())
+    def fail(status: int, message: str) -> bool:
+        if content.is_eof():
+            return False
+        content.set_exception(BodyTimeout(status, message))
+        return True
 
     key = object()  # requests are not hashable
-    timer = asyncio.get_running_loop().call_later(edge.body_timeout, expire)
-    edge.admit(key, expire)
+    loop = asyncio.get_running_loop()
+    timer = loop.call_later(edge.body_timeout, fail, 408, "the request body did not arrive in time")
+    edge.admit(key, lambda: fail(503, "server busy: too many incomplete requests"))
     try:
         return await handler(request)
-    except BodyTimeout:
+    except BodyTimeout as exc:
         warn_malformed(request.remote, "request body not complete in time")
-        return _json_error(408, "the request body did not arrive in time")
+        return _json_error(exc.status, exc.message)
     finally:
         timer.cancel()
         edge.done(key)

@@ -146,8 +146,11 @@ class FrontProtocol(asyncio.Protocol):
         self._timer = loop.call_later(self._edge.head_timeout, self._give_up, 408)
         self._edge.admit(self, self._evicted)
 
-    def _evicted(self) -> None:
+    def _evicted(self) -> bool:
+        if self._transport is None:
+            return False
         self._give_up(503)
+        return True
 
     def _give_up(self, status: int) -> None:
         """The head did not come in time (408) or room is needed (503): close."""

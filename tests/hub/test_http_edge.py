@@ -305,3 +305,25 @@ async def test_websockets_waiting_for_connect_beyond_the_cap_close_the_oldest(
         assert len(h.runtime.node.unauthenticated) == 3
         for ws in [*silent[1:], with_token]:
             await ws.close()
+
+
+async def test_slow_bodies_beyond_the_cap_close_the_oldest(tmp_path: Path) -> None:
+    async with running_hub(tmp_path / "d", max_pending=2, body_timeout=600) as h:
+        head = (
+            b"POST /api/publish HTTP/1.1\r\nHost: hub.test\r\n"
+            b"Authorization: Bearer " + h.api_key.encode() + b"\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+        )
+        edge = h.runtime.edge
+        conns = []
+        for n in range(1, 4):
+            conns.append(await asyncio.open_connection("127.0.0.1", h.port))
+            conns[-1][1].write(head)
+            await wait_until(
+                lambda n=n: edge.evictions + len(edge.pending) >= n, 10, what="a pending body"
+            )
+        r = parse_response(await _closed_within(conns[0][0], 10), True)
+        assert r.status == 503 and r.json()["error"]["code"] == 108
+        assert h.runtime.edge.evictions == 1 and len(h.runtime.edge.pending) == 2
+        for _, writer in conns:
+            writer.close()
