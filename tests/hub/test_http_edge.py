@@ -159,6 +159,12 @@ async def test_idle_keep_alive_connection_is_closed(tmp_path: Path) -> None:
         r = parse_response(await _closed_within(reader, 10), True)
         writer.close()
         assert r.status == 200 and r.json() == {"status": "ok"}
+        # a second request head that never completes is bounded by the same timer
+        reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: hub.test\r\n\r\nGET /healthz HTTP/1.1\r\n")
+        r = parse_response(await _closed_within(reader, 10), True)
+        writer.close()
+        assert r.status == 200
 
 
 async def test_pending_connections_beyond_the_cap_close_the_oldest(tmp_path: Path) -> None:
