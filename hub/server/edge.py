@@ -169,7 +169,7 @@ async def body_deadline_middleware(request: web.Request, handler: Handler) -> we
     try:
         return await handler(request)
     except BodyTimeout as exc:
-        warn_malformed(request.remote, "request body not complete in time")
+        warn_malformed(request.remote, exc.message)
         return _json_error(exc.status, exc.message)
     finally:
         timer.cancel()
