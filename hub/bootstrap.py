@@ -21,6 +21,7 @@ from hub.core.authz import Authorizer
 from hub.core.interfaces import Broker, Presence, Store
 from hub.core.node import Node
 from hub.server.api import NODE, OPENAPI, READY_CHECKS, add_engine_routes
+from hub.server.edge import EDGE, Edge, body_deadline_middleware, handler_factory
 from hub.server.http import API_KEY, error_middleware
 from hub.server.openapi import OpenApi
 from hub.server.ws import FrontProtocol
@@ -103,8 +104,12 @@ class Runtime:
         self.broker, self.presence = make_broker(settings, self.store)
         self.authorizer = Authorizer(settings.extra_namespaces)
         self.node = Node(settings, self.broker, self.presence, self.authorizer, self.verifier)
-        self.app = web.Application(middlewares=[error_middleware], client_max_size=2 << 20)
+        self.edge = Edge.from_settings(settings)
+        self.app = web.Application(
+            middlewares=[error_middleware, body_deadline_middleware], client_max_size=2 << 20
+        )
         self.app[API_KEY] = settings.api_key
+        self.app[EDGE] = self.edge
         self.app[NODE] = self.node
         self.app[OPENAPI] = OpenApi()
         self.app[READY_CHECKS] = [self._store_ready, self._broker_ready]
@@ -147,16 +152,21 @@ class Runtime:
             self._retention = asyncio.get_running_loop().create_task(self._trim_archive())
         for ext in self.extensions:
             await ext.start(self)
-        runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        options: dict[str, Any] = {
+            "access_log": None,
+            "keepalive_timeout": self.settings.keepalive_timeout,
+            "lingering_time": min(10.0, self.settings.body_timeout),
+        }
+        runner = web.AppRunner(self.app, handle_signals=False, **options)
         await runner.setup()
         self._runner = runner
-        http = runner.server
-        assert http is not None
+        assert runner.server is not None
+        http = handler_factory(runner.server, **options)
         loop = asyncio.get_running_loop()
-        node = self.node
+        node, edge = self.node, self.edge
 
         def factory() -> FrontProtocol:
-            return FrontProtocol(node, http)
+            return FrontProtocol(node, http, edge)
 
         if sock is not None:
             self._server = await loop.create_server(factory, sock=sock, backlog=4096)

@@ -43,6 +43,16 @@ class Settings:
         "", "extra channel namespaces open to every authenticated member (comma-separated)"
     )
     connect_timeout: float = _opt(10.0, "seconds a connection has to authenticate")
+    head_timeout: float = _opt(
+        10.0, "seconds a new TCP connection has to send a complete HTTP request head"
+    )
+    body_timeout: float = _opt(60.0, "seconds an HTTP request has from its head to its body's end")
+    keepalive_timeout: float = _opt(75.0, "seconds an idle keep-alive HTTP connection stays open")
+    max_pending: int = _opt(
+        0,
+        "connections with an incomplete HTTP request at once; one more closes the oldest "
+        "(0: a quarter of the file-descriptor limit)",
+    )
     ping_interval: float = _opt(25.0, "seconds between server pings")
     max_data_size: int = _opt(65536, "largest encoded 'data' of one message, bytes")
     max_frame_size: int = _opt(1 << 20, "largest WebSocket message read, bytes")
@@ -196,12 +206,17 @@ def _check(s: Settings) -> None:
         "history_size",
         "history_ttl",
         "connect_timeout",
+        "head_timeout",
+        "body_timeout",
+        "keepalive_timeout",
         "ping_interval",
         "redis_presence_ttl",
     )
     for name in positive:
         if getattr(s, name) <= 0:
             raise ConfigError(f"{_env_name(name)} must be positive")
+    if s.max_pending < 0:
+        raise ConfigError("HUB_MAX_PENDING cannot be negative")
     if s.workers < 0:
         raise ConfigError("HUB_WORKERS cannot be negative")
     if s.workers == 0:  # auto: every core, when processes can share a broker

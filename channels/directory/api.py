@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from channels.authz import is_admin
 from channels.directory import store
@@ -70,11 +70,87 @@ def _query_int(request: web.Request, name: str, default: int, lo: int, hi: int) 
     return value
 
 
-def _kind(request: web.Request) -> str:
+def _kind(request: web.Request, form: Mapping[str, str] | None = None) -> str:
     kind = request.query.get("kind", "")
+    if form is not None and "kind" in form:
+        if kind and kind != form["kind"]:
+            raise Invalid("查询参数与表单中的 kind 不一致", field="kind", reason="bad_kind")
+        kind = form["kind"]
     if kind not in KINDS:
         raise Invalid("参数 kind 应为 members、units 或 groups", field="kind", reason="bad_kind")
     return kind
+
+
+class _Unsupported(DirectoryError):
+    status = 415
+
+
+# Content types of a CSV file sent as the body itself (browsers label .csv files
+# text/csv or, on Windows with Excel installed, application/vnd.ms-excel); no
+# Content-Type at all reads as application/octet-stream.
+_RAW_CSV_TYPES: Final = frozenset(
+    {
+        "text/csv",
+        "text/plain",
+        "text/x-csv",
+        "application/csv",
+        "application/x-csv",
+        "application/octet-stream",
+        "application/vnd.ms-excel",
+    }
+)
+_FORM_FIELDS: Final = frozenset({"kind"})  # what the raw path takes from the query
+
+
+async def _read_upload(request: web.Request) -> tuple[bytes, dict[str, str]]:
+    """The CSV file of an import and the form fields sent with it.
+
+    Either the body is the file (``curl --data-binary @m.csv -H 'Content-Type: text/csv'``)
+    or it is ``multipart/form-data`` with the file in the field ``file`` (a browser
+    form, ``curl -F file=@m.csv``) and optionally ``kind``. Both are limited to the
+    app's ``client_max_size``; multipart parts are read in chunks as they arrive."""
+    ctype = request.content_type
+    if ctype == "multipart/form-data":
+        return await _read_multipart(request)
+    if ctype in _RAW_CSV_TYPES:
+        return await request.read(), {}
+    raise _Unsupported(
+        f"不支持的请求类型 {ctype}：请直接以 CSV 文件为请求体（Content-Type: text/csv），"
+        "或用 multipart/form-data 的 file 字段上传 "
+        f"(unsupported Content-Type {ctype}: send the CSV file as the body, "
+        "or as the 'file' field of multipart/form-data)",
+        reason="unsupported_media_type",
+    )
+
+
+async def _read_multipart(request: web.Request) -> tuple[bytes, dict[str, str]]:
+    limit = request.client_max_size
+    total = 0
+    file: bytes | None = None
+    fields: dict[str, str] = {}
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise Invalid("不支持嵌套的 multipart 内容", reason="bad_multipart")
+            chunks = []
+            while chunk := await part.read_chunk():
+                total += len(chunk)
+                if total > limit:
+                    raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=total)
+                chunks.append(chunk)
+            data = b"".join(chunks)
+            if part.name == "file":
+                if file is not None:
+                    raise Invalid("一次只能导入一个文件", field="file", reason="bad_multipart")
+                file = data
+            elif part.name in _FORM_FIELDS:
+                fields[part.name] = data.decode("utf-8", "replace").strip()
+    except (ValueError, AssertionError):  # no boundary, a malformed part head
+        raise Invalid("multipart/form-data 请求体格式错误", reason="bad_multipart") from None
+    if file is None:
+        raise Invalid("缺少文件字段 file", field="file", reason="missing_file")
+    return file, fields
 
 
 class DirectoryApi:
@@ -260,8 +336,11 @@ class DirectoryApi:
 
     # -- CSV ------------------------------------------------------------------------------
     async def import_csv(self, request: web.Request) -> web.Response:
-        kind = _kind(request)
-        result = await run_import(self.directory, kind, await request.read())
+        if request.query.get("kind"):
+            _kind(request)  # a bad kind is refused before the body is read
+        raw, form = await _read_upload(request)
+        kind = _kind(request, form)
+        result = await run_import(self.directory, kind, raw)
         body: dict[str, Any] = result.to_json()
         if result.errors:
             error = {"code": int(Code.BAD_REQUEST), "message": result.message()}

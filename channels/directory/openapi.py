@@ -279,14 +279,30 @@ PATHS: Final[dict[str, Any]] = {
             "summary": "Import a CSV file (UTF-8, UTF-8 with BOM or GBK; Chinese or English "
             "headers); all rows or none",
             "parameters": [_KIND_PARAM],
+            "description": "The body is the CSV file (text/csv, text/plain, "
+            "application/octet-stream, application/vnd.ms-excel) or multipart/form-data "
+            "with the file in the field 'file' (and optionally 'kind'); at most 2 MiB. "
+            "Any other Content-Type is a 415.",
             "requestBody": {
                 "required": True,
-                "content": {"text/csv": {"schema": {"type": "string"}}},
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"},
+                                "kind": {"type": "string", "enum": ["members", "units", "groups"]},
+                            },
+                        }
+                    },
+                },
             },
             "responses": {
                 "200": _ok(ref("ImportReport")),
                 "400": _ok(ref("ImportReport"), "rows with errors (nothing imported)"),
-                **error_responses(401, 403),
+                **error_responses(401, 403, 413, 415),
             },
         }
     },

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from channels.directory.service import Directory
 from channels.web.api import WebApi
-from channels.web.assets import Assets
+from channels.web.assets import Assets, nosniff
 from channels.web.openapi import demo_paths, web_paths
 from hub.bootstrap import Runtime
 
@@ -16,6 +16,7 @@ __all__ = ["install_web"]
 def install_web(runtime: Runtime, directory: Directory, *, demo: bool = False) -> None:
     """Add the page (``/``, ``/static/…``) and its API routes to ``runtime.app``."""
     Assets().add_routes(runtime.app)
+    runtime.app.on_response_prepare.append(nosniff)
     WebApi(directory, runtime.verifier, demo=demo).add_routes(runtime.app)
     runtime.openapi.add(web_paths())
     if demo:

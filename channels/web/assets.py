@@ -17,7 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
-__all__ = ["STATIC_DIR", "Asset", "Assets"]
+__all__ = ["STATIC_DIR", "Asset", "Assets", "nosniff"]
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 _TYPES: Final = {
@@ -34,8 +34,11 @@ _HEADERS: Final = {
 }
 # The page loads nothing from elsewhere; attachment links open in a new tab. Inline
 # styles are allowed for the printable 回执单, opened from a blob: URL (it inherits this).
+# connect-src 'self' covers the hub's own ws:// and wss:// origin (CSP Level 3, which
+# Chromium, Firefox and Safari implement; tests/web/test_headers.py checks Chromium):
+# the page may talk to its own hub only.
 _CSP: Final = (
-    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
     "style-src 'self' 'unsafe-inline'; script-src 'self'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
@@ -97,3 +100,10 @@ class Assets:
         if asset is None:
             raise web.HTTPNotFound(text="没有这个文件")
         return asset.response(request)
+
+
+async def nosniff(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: every answer (page, assets, their errors, the API) says
+    ``X-Content-Type-Options: nosniff``, so no browser reads a JSON error or a CSV as
+    HTML or script."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -8,19 +8,25 @@ Public API::
     accept_key(key: str) -> str
     accept_response(req: Request, subprotocols: Sequence[str], default: str | None)
         -> tuple[bytes, str | None]
-    error_response(status: int, message: str) -> bytes
+    error_response(status: int, message: str, code: int | None = None) -> bytes
+    error_code(status: int) -> int
 
-    Request(method, target, path, query, headers, consumed)   (NamedTuple)
+    Request(method, target, path, query, headers, consumed, version)   (NamedTuple)
 
 ``parse_request_head`` returns ``(None, 0)`` until the whole head (up to the
 blank line) is in ``buf``; then ``(request, consumed)``. ``path`` is the
 percent-decoded path of ``target`` without its query; ``query`` maps each
 name to its first percent-decoded value; ``headers`` maps lower-cased names
-to values, repeated headers joined with ", ". Only CRLF line ends, HTTP/1.1
-and origin-form targets are accepted; a request without Host is refused.
+to values, repeated headers joined with ", ". Only CRLF line ends, HTTP/1.1 or
+HTTP/1.0 and origin-form targets are accepted; an HTTP/1.1 request without Host
+is refused (HTTP/1.0 has no Host requirement). The WebSocket upgrade itself
+needs HTTP/1.1 (RFC 6455 §4.1).
 
 Every refusal is a :class:`~hub.protocol.websocket.HandshakeError`
-``(status, message)``; answer it with ``error_response(status, message)``.
+``(status, message)``; answer it with ``error_response(status, message)``: the
+HTTP status stays the status, the JSON body's ``code`` is the protocol's error
+code of PROTOCOL.md §5 (``error_code(status)``: 107 bad request, 101
+unauthorized, 106 limit exceeded, 108 unavailable, ...).
 No extension is ever negotiated: permessage-deflate offers are ignored.
 """
 
@@ -34,6 +40,7 @@ from http import HTTPStatus
 from typing import Final, NamedTuple
 from urllib.parse import parse_qsl, unquote
 
+from hub.protocol.errors import Code
 from hub.protocol.websocket import HandshakeError
 
 __all__ = [
@@ -42,6 +49,7 @@ __all__ = [
     "Request",
     "accept_key",
     "accept_response",
+    "error_code",
     "error_response",
     "is_websocket_upgrade",
     "parse_request_head",
@@ -64,6 +72,7 @@ class Request(NamedTuple):
     query: dict[str, str]
     headers: dict[str, str]
     consumed: int
+    version: str = "HTTP/1.1"
 
 
 def _is_token(text: str) -> bool:
@@ -74,21 +83,46 @@ def _bad_request(message: str) -> HandshakeError:
     return HandshakeError(400, message)
 
 
-def _parse_request_line(line: str) -> tuple[str, str]:
+_VERSIONS: Final = frozenset({"HTTP/1.1", "HTTP/1.0"})
+
+# The protocol's error code (PROTOCOL.md §5) for each HTTP status a refusal uses.
+_CODE_OF_STATUS: Final = {
+    400: Code.BAD_REQUEST,
+    401: Code.UNAUTHORIZED,
+    403: Code.PERMISSION_DENIED,
+    404: Code.NOT_FOUND,
+    408: Code.BAD_REQUEST,  # the request did not arrive in time
+    413: Code.LIMIT_EXCEEDED,
+    426: Code.BAD_REQUEST,  # not a (valid) WebSocket upgrade
+    429: Code.TOO_MANY_REQUESTS,
+    431: Code.LIMIT_EXCEEDED,  # the request head is too large
+    503: Code.UNAVAILABLE,
+    504: Code.UNAVAILABLE,
+    505: Code.BAD_REQUEST,  # an HTTP version the hub does not speak
+}
+
+
+def error_code(status: int) -> int:
+    """The protocol's error code (PROTOCOL.md §5) that goes with an HTTP error status:
+    100 (internal) for other 5xx, 107 (bad request) for other 4xx."""
+    return int(_CODE_OF_STATUS.get(status, Code.INTERNAL if status >= 500 else Code.BAD_REQUEST))
+
+
+def _parse_request_line(line: str) -> tuple[str, str, str]:
     parts = line.split(" ")
     if len(parts) != 3:
         raise _bad_request("malformed request line")
     method, target, version = parts
     if not _is_token(method):
         raise _bad_request("malformed method")
-    if version != "HTTP/1.1":
-        raise HandshakeError(505, "only HTTP/1.1 is supported")
+    if version not in _VERSIONS:
+        raise HandshakeError(505, "only HTTP/1.1 and HTTP/1.0 are supported")
     if not target.startswith("/") or not target.isprintable() or not target.isascii():
         raise _bad_request("malformed request target")
-    return method, target
+    return method, target, version
 
 
-def _parse_headers(lines: list[str]) -> dict[str, str]:
+def _parse_headers(lines: list[str], need_host: bool) -> dict[str, str]:
     headers: dict[str, str] = {}
     for line in lines:
         name, colon, value = line.partition(":")
@@ -103,7 +137,7 @@ def _parse_headers(lines: list[str]) -> dict[str, str]:
                 raise _bad_request("repeated Host header")
             value = f"{headers[key]}, {value}"
         headers[key] = value
-    if "host" not in headers:
+    if need_host and "host" not in headers:
         raise _bad_request("missing Host header")
     return headers
 
@@ -121,13 +155,13 @@ def parse_request_head(
     if consumed > max_size:
         raise HandshakeError(431, "request head too large")
     lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
-    method, target = _parse_request_line(lines[0])
-    headers = _parse_headers(lines[1:])
+    method, target, version = _parse_request_line(lines[0])
+    headers = _parse_headers(lines[1:], need_host=version == "HTTP/1.1")
     raw_path, _, raw_query = target.partition("?")
     query: dict[str, str] = {}
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
         query.setdefault(name, value)
-    request = Request(method, target, unquote(raw_path), query, headers, consumed)
+    request = Request(method, target, unquote(raw_path), query, headers, consumed, version)
     return request, consumed
 
 
@@ -170,6 +204,8 @@ def _check_upgrade(req: Request) -> str:
     """Validate the upgrade request; return its Sec-WebSocket-Key."""
     if req.method != "GET":
         raise _bad_request("WebSocket upgrade needs GET")
+    if req.version != "HTTP/1.1":
+        raise HandshakeError(426, "WebSocket upgrade needs HTTP/1.1")
     if not _has_token(req, "upgrade", "websocket"):
         raise HandshakeError(426, "missing Upgrade: websocket")
     if not _has_token(req, "connection", "upgrade"):
@@ -201,17 +237,23 @@ def accept_response(
     return response.encode(), default if chosen is None else chosen
 
 
-def error_response(status: int, message: str) -> bytes:
-    """A complete HTTP/1.1 error response with a JSON body; the connection closes."""
+def error_response(status: int, message: str, code: int | None = None) -> bytes:
+    """A complete HTTP/1.1 error response with a JSON body; the connection closes.
+
+    The body is ``{"error": {"code", "message"}}`` with the protocol's code
+    (``code``, or ``error_code(status)``), never the HTTP status."""
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    body = json.dumps({"error": {"code": status, "message": message}}).encode()
+    if code is None:
+        code = error_code(status)
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
     extra = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" if status == 426 else ""
     head = (
         f"HTTP/1.1 {status} {phrase}\r\n"
         "Content-Type: application/json\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
         f"Content-Length: {len(body)}\r\n"
         f"{extra}Connection: close\r\n\r\n"
     )

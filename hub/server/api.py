@@ -21,11 +21,15 @@ from hub.protocol.requests import MAX_HISTORY_LIMIT, MAX_IDEM_LEN, Since
 from hub.server.http import json_response, read_json, require_api_key
 from hub.server.openapi import OpenApi
 
-__all__ = ["NODE", "OPENAPI", "READY_CHECKS", "add_engine_routes"]
+__all__ = ["NODE", "OPENAPI", "READY_CHECKS", "TOKEN_ROLES", "add_engine_routes"]
 
 NODE: Final = web.AppKey("node", Node)
 OPENAPI: Final = web.AppKey("openapi", OpenApi)
 READY_CHECKS: Final = web.AppKey("ready_checks", list)  # list of async () -> (name, ok, detail)
+# The values of the ``role`` claim that ``POST /api/tokens`` mints. The engine gives the
+# claim no meaning; the domain reads ``"role": "admin"`` as an organization-wide
+# administrator (channels.authz.is_admin): the notices and directory APIs, the dashboard.
+TOKEN_ROLES: Final = frozenset({"admin"})
 
 
 def _channel(request: web.Request) -> str:
@@ -106,8 +110,15 @@ async def tokens(request: web.Request) -> web.Response:
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise HubError(Code.BAD_REQUEST, "'name' must be a string")
+    role = body.get("role")
+    if role is not None and (not isinstance(role, str) or role not in TOKEN_ROLES):
+        allowed = ", ".join(f'"{r}"' for r in sorted(TOKEN_ROLES))
+        raise HubError(Code.BAD_REQUEST, f"'role' must be one of {allowed} (or left out)")
+    extra = None if role is None else {"role": role}
     try:
-        token = request.app[NODE].verifier.mint(sub, channels=channels, ttl=ttl, name=name)
+        token = request.app[NODE].verifier.mint(
+            sub, channels=channels, ttl=ttl, name=name, extra=extra
+        )
     except HubError as exc:
         raise HubError(Code.BAD_REQUEST, exc.message) from None
     return json_response({"token": token})

@@ -9,8 +9,10 @@ from typing import Any, Final
 
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from hub.protocol.errors import Code, HubError
+from hub.protocol.handshake import error_code
 
 __all__ = [
     "API_KEY",
@@ -39,16 +41,6 @@ STATUS_OF: Final = {
     Code.UNRECOVERABLE: 409,
     Code.NOT_FOUND: 404,
 }
-_CODE_OF_STATUS: Final = {
-    400: Code.BAD_REQUEST,
-    401: Code.UNAUTHORIZED,
-    403: Code.PERMISSION_DENIED,
-    404: Code.NOT_FOUND,
-    405: Code.BAD_REQUEST,
-    409: Code.BAD_REQUEST,
-    413: Code.LIMIT_EXCEEDED,
-    429: Code.TOO_MANY_REQUESTS,
-}
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -69,12 +61,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except HubError as exc:
         return _error(STATUS_OF.get(exc.code, 400), exc.code, exc.message)  # type: ignore[call-overload]
+    except RequestPayloadError:  # a malformed body (bad chunk, bad compression)
+        resp = _error(400, Code.BAD_REQUEST, "malformed request body")
+        resp.force_close()
+        return resp
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _CODE_OF_STATUS.get(
-            exc.status, Code.INTERNAL if exc.status >= 500 else Code.BAD_REQUEST
-        )
+        code = error_code(exc.status)
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
         return _error(exc.status, code, message or exc.reason)
 

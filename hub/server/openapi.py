@@ -33,6 +33,7 @@ def error_responses(*statuses: int) -> dict[str, Any]:
         404: "not found",
         409: "conflict or unrecoverable position",
         413: "too large",
+        415: "unsupported Content-Type of the body",
         429: "too many requests",
         503: "temporarily unavailable (broker or store down)",
     }
@@ -136,6 +137,12 @@ _SCHEMAS: dict[str, Any] = {
             },
             "ttl": {"type": "number", "exclusiveMinimum": 0, "description": "seconds"},
             "name": {"type": "string"},
+            "role": {
+                "type": "string",
+                "enum": ["admin"],
+                "description": "the token's 'role' claim; 'admin' makes an administrator "
+                "token (the domain's notices and directory APIs take it)",
+            },
         },
     },
     "Token": {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}},

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from itertools import islice
 from typing import cast
 
 from hub.auth import Identity
@@ -41,12 +42,14 @@ from hub.protocol.websocket import (
     close_frame,
     pong_frame,
 )
+from hub.server.edge import Edge, warn_busy, warn_malformed
 
 __all__ = ["FrontProtocol", "WsConnection"]
 
 log = logging.getLogger("hub.ws")
 
 WS_PATH = "/ws"
+_TRY_AGAIN_LATER = 1013  # RFC 6455: the server is overloaded, reconnect later
 _ABORT_AFTER = 5.0  # seconds a closing transport may take to drain before it is aborted
 
 
@@ -121,18 +124,55 @@ class WsConnection(Client, asyncio.Protocol):
 
 
 class FrontProtocol(asyncio.Protocol):
-    """Reads the first request head of a TCP connection and routes it."""
+    """Reads the first request head of a TCP connection and routes it.
 
-    __slots__ = ("_buf", "_http", "_node", "_transport")
+    The head must be complete within ``edge.head_timeout`` seconds and
+    :data:`~hub.protocol.handshake.MAX_HEAD_SIZE` bytes; until then the connection
+    is one of the edge's pending ones (and may be closed to make room)."""
 
-    def __init__(self, node: Node, http: Callable[[], asyncio.Protocol]) -> None:
+    __slots__ = ("_buf", "_edge", "_http", "_node", "_timer", "_transport")
+
+    def __init__(self, node: Node, http: Callable[[], asyncio.Protocol], edge: Edge) -> None:
         self._node = node
         self._http = http
+        self._edge = edge
         self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._buf = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._edge.head_timeout, self._give_up, 408)
+        self._edge.admit(self, self._evicted)
+
+    def _evicted(self) -> bool:
+        if self._transport is None:
+            return False
+        self._give_up(503)
+        return True
+
+    def _give_up(self, status: int) -> None:
+        """The head did not come in time (408) or room is needed (503): close."""
+        t = self._transport
+        self._stop_waiting()
+        if t is None:
+            return
+        if self._buf:  # a partial head: say why; a silent connection just goes
+            message = "request head not complete in time" if status == 408 else "server busy"
+            warn_malformed(_peer(t), message)
+            t.write(error_response(status, message))
+            t.close()
+            asyncio.get_running_loop().call_later(_ABORT_AFTER, t.abort)
+        else:
+            t.abort()
+
+    def _stop_waiting(self) -> None:
+        self._transport = None
+        self._edge.done(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def data_received(self, data: bytes) -> None:
         t = self._transport
@@ -142,15 +182,16 @@ class FrontProtocol(asyncio.Protocol):
         try:
             req, consumed = parse_request_head(self._buf)
         except HandshakeError as exc:
+            self._stop_waiting()
+            warn_malformed(_peer(t), exc.message)
             t.write(error_response(exc.status, exc.message))
             t.close()
-            self._transport = None
             return
         if req is None:
             return
-        self._transport = None
+        self._stop_waiting()
         if req.path == WS_PATH:
-            upgrade(self._node, t, req, bytes(self._buf[consumed:]))
+            upgrade(self._node, t, req, bytes(self._buf[consumed:]), self._edge.max_pending)
         else:
             handler = self._http()
             t.set_protocol(handler)
@@ -158,10 +199,15 @@ class FrontProtocol(asyncio.Protocol):
             handler.data_received(bytes(self._buf))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
+        self._stop_waiting()
 
     def eof_received(self) -> bool | None:
         return None
+
+
+def _peer(t: asyncio.BaseTransport) -> str:
+    peer = t.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
 
 def _token(req: Request) -> str | None:
@@ -175,8 +221,13 @@ def _token(req: Request) -> str | None:
     return None
 
 
-def upgrade(node: Node, t: asyncio.Transport, req: Request, rest: bytes) -> None:
-    """Answer the upgrade and make a :class:`WsConnection` the transport's protocol."""
+def upgrade(
+    node: Node, t: asyncio.Transport, req: Request, rest: bytes, max_waiting: int = 1 << 30
+) -> None:
+    """Answer the upgrade and make a :class:`WsConnection` the transport's protocol.
+
+    At most ``max_waiting`` connections may wait for their ``connect`` at once; one
+    more closes the oldest with 1013 (try again later; clients reconnect)."""
     if node.closing:
         t.write(error_response(503, "server shutting down"))
         t.close()
@@ -209,11 +260,23 @@ def upgrade(node: Node, t: asyncio.Transport, req: Request, rest: bytes) -> None
     if identity is not None:
         node.dispatcher.authenticate_later(conn, identity)
     else:
+        _make_room(node, max_waiting)
         node.unauthenticated[conn] = None
         loop = asyncio.get_running_loop()
         conn.timer = loop.call_later(node.settings.connect_timeout, _connect_timeout, conn)
     if rest:
         conn.data_received(rest)
+
+
+def _make_room(node: Node, max_waiting: int) -> None:
+    waiting = node.unauthenticated
+    excess = len(waiting) - max_waiting + 1
+    if excess <= 0:
+        return
+    victims = list(islice(waiting, excess))  # the oldest
+    warn_busy(max_waiting, "WebSocket connections waiting for 'connect'")
+    for c in victims:
+        c.disconnect(_TRY_AGAIN_LATER, "server busy, try again", True)
 
 
 def _connect_timeout(conn: WsConnection) -> None:

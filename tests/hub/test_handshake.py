@@ -292,7 +292,6 @@ def test_default_limit_is_16_kib() -> None:
         (b"GET / HTTP/1.1 x\r\nHost: h\r\n\r\n", 400),
         (b"G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         (b" / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
-        (b"GET / HTTP/1.0\r\nHost: h\r\n\r\n", 505),
         (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
         (b"GET / http/1.1\r\nHost: h\r\n\r\n", 505),
         (b"GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
@@ -357,22 +356,24 @@ def test_any_header_value_text(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "phrase"),
+    ("status", "phrase", "code"),
     [
-        (400, "Bad Request"),
-        (403, "Forbidden"),
-        (431, "Request Header Fields Too Large"),
-        (599, "Error"),
+        (400, "Bad Request", 107),
+        (403, "Forbidden", 103),
+        (431, "Request Header Fields Too Large", 106),
+        (503, "Service Unavailable", 108),
+        (505, "HTTP Version Not Supported", 107),
+        (599, "Error", 100),
     ],
 )
-def test_error_response(status: int, phrase: str) -> None:
+def test_error_response(status: int, phrase: str, code: int) -> None:
     response = error_response(status, 'bad "thing" 中')
     status_line, headers, body = response_headers(response)
     assert status_line == f"HTTP/1.1 {status} {phrase}"
     assert headers["Connection"] == "close"
     assert headers["Content-Type"] == "application/json"
     assert int(headers["Content-Length"]) == len(body)
-    assert json.loads(body) == {"error": {"code": status, "message": 'bad "thing" 中'}}
+    assert json.loads(body) == {"error": {"code": code, "message": 'bad "thing" 中'}}
     assert "Sec-WebSocket-Version" not in headers
 
 
@@ -380,7 +381,7 @@ def test_error_response_426_names_the_upgrade() -> None:
     _, headers, body = response_headers(error_response(426, "upgrade required"))
     assert headers["Upgrade"] == "websocket"
     assert headers["Sec-WebSocket-Version"] == "13"
-    assert json.loads(body)["error"]["code"] == 426
+    assert json.loads(body)["error"]["code"] == 107
 
 
 def test_error_response_readable_by_websockets_client() -> None:
@@ -391,3 +392,17 @@ def test_error_response_readable_by_websockets_client() -> None:
     response = client.events_received()[0]
     assert response.status_code == 403  # type: ignore[union-attr]
     assert isinstance(response.headers, Headers)  # type: ignore[union-attr]
+
+
+def test_http_1_0_request_parses_without_host() -> None:
+    req, _ = parse_request_head(b"GET /healthz HTTP/1.0\r\n\r\n")
+    assert req is not None and req.version == "HTTP/1.0" and req.path == "/healthz"
+    assert refused(b"GET / HTTP/1.1\r\n\r\n").status == 400  # 1.1 still needs Host
+
+
+def test_upgrade_needs_http_1_1() -> None:
+    req, _ = parse_request_head(head().replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+    assert req is not None and is_websocket_upgrade(req)
+    with pytest.raises(HandshakeError) as info:
+        accept_response(req, ["json"], "json")
+    assert info.value.status == 426

@@ -132,6 +132,7 @@ class HubProcess:
     secret: str = field(default_factory=lambda: "test-secret-" + secrets.token_hex(16))
     api_key: str = field(default_factory=lambda: "test-key-" + secrets.token_hex(8))
     log_path: Path | None = None
+    preexec: Callable[[], None] | None = None  # run in the child before exec (e.g. setrlimit)
 
     @property
     def ws_url(self) -> str:
@@ -166,6 +167,7 @@ class HubProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=self.preexec,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
