@@ -163,7 +163,13 @@ class Dispatcher:
 
     # -- ops -----------------------------------------------------------------------
     async def _auth(self, client: Client, req: Request) -> object:
+        """Authenticate with the upgrade token. No ``connect`` reply is due, so the
+        fields it would carry (the engine's and the connect hooks') come as the
+        ``connect`` push, the first frame after the upgrade."""
         done = await self.node.authenticate(client, req.args["identity"])
+        push: dict[str, Any] = {"push": "connect"}
+        push.update((k, v) for k, v in done.fields.items() if k != "push")
+        client.send(push)
         self.node.after_reply(client, done.tail, done.joins)
         return REPLIED
 
