@@ -9,6 +9,7 @@ kept in :attr:`Identity.claims` for the domain layer's authorizer.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import time
@@ -52,6 +53,28 @@ def _valid_member(sub: object) -> bool:
     )
 
 
+def _is_number(value: object) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
+
+
+def _check_claims(claims: Mapping[str, Any]) -> None:
+    """Refuse (101) registered claims of the wrong type (PROTOCOL.md §6)."""
+    for claim in ("exp", "nbf", "iat"):
+        if claim in claims and not _is_number(claims[claim]):
+            raise HubError(
+                Code.UNAUTHORIZED,
+                f"token {claim!r} claim must be a number (seconds since the epoch)",
+            )
+    if not _valid_member(claims.get("sub")):
+        raise HubError(Code.UNAUTHORIZED, "token 'sub' is not a valid member id")
+    name = claims.get("name")
+    if name is not None and not isinstance(name, str):
+        raise HubError(Code.UNAUTHORIZED, "token 'name' claim must be a string")
+    for claim in ("iss", "jti"):
+        if claim in claims and not isinstance(claims[claim], str):
+            raise HubError(Code.UNAUTHORIZED, f"token {claim!r} claim must be a string")
+
+
 def parse_grants(raw: object) -> dict[str, bool]:
     """The ``channels`` claim as ``{channel: may_publish}``; raise 101 when malformed."""
     if raw is None:
@@ -62,10 +85,18 @@ def parse_grants(raw: object) -> dict[str, bool]:
     for entry in raw:
         if isinstance(entry, str):
             channel, publish = entry, False
-        elif isinstance(entry, dict) and isinstance(entry.get("channel"), str):
+        elif (
+            isinstance(entry, dict)
+            and isinstance(entry.get("channel"), str)
+            and isinstance(entry.get("publish", False), bool)
+        ):
             channel, publish = entry["channel"], entry.get("publish") is True
         else:
-            raise HubError(Code.UNAUTHORIZED, "bad entry in token 'channels' claim")
+            raise HubError(
+                Code.UNAUTHORIZED,
+                "bad entry in token 'channels' claim: a channel name or "
+                '{"channel": name, "publish": true|false}',
+            )
         try:
             validate_channel(channel)
         except HubError:
@@ -94,38 +125,53 @@ class TokenVerifier:
         self._keys = keys
 
     def verify(self, token: str, now: float | None = None) -> Identity:
-        """Return the token's identity or raise :class:`HubError` (101 bad, 109 expired)."""
+        """Return the token's identity or raise :class:`HubError` (101 bad, 109 expired).
+
+        Every caller (upgrade, ``connect``, ``refresh``, the HTTP routes that take a
+        member token) comes here, so the claims are enforced the same way everywhere.
+        PyJWT checks the signature, ``exp``/``nbf``/``iat`` against the clock and
+        ``sub``/``jti`` being strings; it reads the time claims with ``int()``, so a
+        numeric string would pass (and never expire here): :func:`_check_claims`
+        refuses any registered claim of the wrong type."""
         claims: dict[str, Any] | None = None
         expired = False
+        problem = "invalid token"
         for key, algorithms in self._keys:
             try:
                 claims = jwt.decode(
                     token,
                     key,
                     algorithms=algorithms,
-                    options={"require": ["sub"], "verify_aud": False},
+                    options={
+                        "require": ["sub"],
+                        "verify_aud": False,
+                        "verify_sub": True,
+                        "verify_jti": True,
+                    },
                     leeway=0,
                 )
                 break
             except jwt.ExpiredSignatureError:
                 expired = True
-            except jwt.PyJWTError:
+            except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError):
                 continue
+            except jwt.PyJWTError as exc:  # signed, but a claim is wrong (or not a JWT)
+                problem = f"invalid token: {exc}"
+            except (OverflowError, ValueError, TypeError):  # e.g. "exp": Infinity
+                problem = "invalid token: a time claim is not a number"
         if claims is None:
             if expired:
                 raise HubError(Code.TOKEN_EXPIRED, "token expired")
-            raise HubError(Code.UNAUTHORIZED, "invalid token")
-        sub = claims.get("sub")
-        if not _valid_member(sub):
-            raise HubError(Code.UNAUTHORIZED, "token 'sub' is not a valid member id")
-        assert isinstance(sub, str)
+            raise HubError(Code.UNAUTHORIZED, problem)
+        _check_claims(claims)
+        sub = claims["sub"]
         exp = claims.get("exp")
         name = claims.get("name")
         extra = {k: v for k, v in claims.items() if k not in _REGISTERED}
         return Identity(
             member=sub,
-            name=name if isinstance(name, str) else None,
-            exp=float(exp) if isinstance(exp, int | float) else None,
+            name=name,
+            exp=None if exp is None else float(exp),
             grants=parse_grants(claims.get("channels")) or _EMPTY_GRANTS,
             claims=extra or _EMPTY,
         )
