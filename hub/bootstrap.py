@@ -116,6 +116,12 @@ class Runtime:
         self._retention: asyncio.Task[None] | None = None
         for ext in self.extensions:
             ext.install(self)
+        conflicts = self.authorizer.open_conflicts()
+        if conflicts:
+            raise ConfigError(
+                "HUB_NAMESPACES (--namespaces) would open reserved namespaces to every "
+                f"member: {', '.join(conflicts)}; remove them (they have their own rules)"
+            )
 
     @property
     def openapi(self) -> OpenApi:
