@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import jwt
 
+from hub.files import private_dir
 from hub.protocol.errors import Code, HubError
 from hub.protocol.names import validate_channel
 
@@ -212,7 +213,7 @@ def dev_secret(data_dir: str, name: str) -> tuple[str, bool]:
             return value, False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     value = secrets.token_urlsafe(32)
     tmp = path.with_name(f".{name}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
