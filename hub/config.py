@@ -67,7 +67,11 @@ class Settings:
     join_leave_max: int = _opt(
         1000, "no join/leave pushes in channels with more local subscribers than this"
     )
-    node_id: str = _opt("", "name of this process in a cluster (default: generated)")
+    node_id: str = _opt(
+        "",
+        "name of this process in a cluster, in logs and client ids (default: "
+        "<host>-<pid><random>, unique per process)",
+    )
     log_level: str = _opt("INFO", "DEBUG, INFO, WARNING or ERROR")
     flush_interval: float = _opt(0.0, "seconds between store batch flushes (0: every loop turn)")
     workers: int = _opt(
