@@ -173,7 +173,9 @@ class Client:
                 self.end_if_done()
 
     # -- closing ---------------------------------------------------------------
-    def close_after_requests(self, code: int, reason: str, reconnect: bool, push: bool) -> None:
+    def close_after_requests(
+        self, code: int, reason: str, reconnect: bool, *, push: bool = True
+    ) -> None:
         """Close because of what the client sent, once the requests it sent before are
         answered (at most :data:`DRAIN_MAX` seconds); nothing it sends meanwhile is read.
 

@@ -88,7 +88,7 @@ class Dispatcher:
         if not client.take_token(time.monotonic()):
             client.reply_error(req.id, Code.TOO_MANY_REQUESTS, "too many requests")
             if client.strikes > self.node.settings.rate_burst:
-                client.close_after_requests(Close.RATE_LIMITED, "rate limit exceeded", True, True)
+                client.close_after_requests(Close.RATE_LIMITED, "rate limit exceeded", True)
             return
         if client.bad:
             client.bad -= 1
@@ -103,20 +103,18 @@ class Dispatcher:
             not client.take_token(time.monotonic())
             and client.strikes > self.node.settings.rate_burst
         ):
-            client.close_after_requests(Close.RATE_LIMITED, "rate limit exceeded", True, True)
+            client.close_after_requests(Close.RATE_LIMITED, "rate limit exceeded", True)
             return
         client.bad += 1
         if client.bad >= _BAD_FRAMES_CLOSE:
-            client.close_after_requests(
-                Close.POLICY_VIOLATION, "too many malformed frames", False, True
-            )
+            client.close_after_requests(Close.POLICY_VIOLATION, "too many malformed frames", False)
 
     def oversized(self, client: Client) -> None:
         """A frame larger than the transport reads: refuse it, close if it goes on."""
         client.push_error(Code.LIMIT_EXCEEDED, "frame too large")
         client.bad += 5
         if client.bad >= _BAD_FRAMES_CLOSE:
-            client.close_after_requests(Close.MESSAGE_TOO_BIG, "frames too large", False, True)
+            client.close_after_requests(Close.MESSAGE_TOO_BIG, "frames too large", False)
 
     # -- requests ------------------------------------------------------------------
     async def handle(self, client: Client, req: Request) -> None:
@@ -137,9 +135,7 @@ class Dispatcher:
             elif exc.code == Code.LIMIT_EXCEEDED and req.op == "publish":
                 client.bad += 5
                 if client.bad >= _BAD_FRAMES_CLOSE:
-                    client.close_after_requests(
-                        Close.MESSAGE_TOO_BIG, "messages too large", False, True
-                    )
+                    client.close_after_requests(Close.MESSAGE_TOO_BIG, "messages too large", False)
             return
         except Exception:
             log.exception("op %s failed", req.op)
