@@ -130,12 +130,12 @@ class TokenVerifier:
 
         Every caller (upgrade, ``connect``, ``refresh``, the HTTP routes that take a
         member token) comes here, so the claims are enforced the same way everywhere.
-        PyJWT checks the signature, ``exp``/``nbf``/``iat`` against the clock and
-        ``sub``/``jti`` being strings; it reads the time claims with ``int()``, so a
-        numeric string would pass (and never expire here): :func:`_check_claims`
-        refuses any registered claim of the wrong type."""
+        PyJWT checks the signature, ``sub``/``jti`` being strings and ``exp``/``nbf``/
+        ``iat`` against the clock; it reads the time claims with ``int()``, so a
+        numeric string or ``true`` would pass (and a string ``exp`` never expired
+        here): :func:`_check_claims` refuses registered claims of the wrong type
+        before the clock is consulted."""
         claims: dict[str, Any] | None = None
-        expired = False
         problem = "invalid token"
         for key, algorithms in self._keys:
             try:
@@ -148,23 +148,35 @@ class TokenVerifier:
                         "verify_aud": False,
                         "verify_sub": True,
                         "verify_jti": True,
+                        # the clock comes once the claims' types are known good
+                        "verify_exp": False,
+                        "verify_nbf": False,
+                        "verify_iat": False,
                     },
-                    leeway=0,
                 )
                 break
-            except jwt.ExpiredSignatureError:
-                expired = True
             except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError):
                 continue
             except jwt.PyJWTError as exc:  # signed, but a claim is wrong (or not a JWT)
                 problem = f"invalid token: {exc}"
-            except (OverflowError, ValueError, TypeError):  # e.g. "exp": Infinity
-                problem = "invalid token: a time claim is not a number"
         if claims is None:
-            if expired:
-                raise HubError(Code.TOKEN_EXPIRED, "token expired")
             raise HubError(Code.UNAUTHORIZED, problem)
-        _check_claims(claims)
+        _check_claims(claims)  # a malformed time is 101, never "expired" nor "no expiry"
+        try:  # the signature is verified: PyJWT checks exp, nbf and iat against the clock
+            jwt.decode(
+                token,
+                options={
+                    "verify_signature": False,
+                    "verify_exp": True,
+                    "verify_nbf": True,
+                    "verify_iat": True,
+                },
+                leeway=0,
+            )
+        except jwt.ExpiredSignatureError:
+            raise HubError(Code.TOKEN_EXPIRED, "token expired") from None
+        except jwt.PyJWTError as exc:
+            raise HubError(Code.UNAUTHORIZED, f"invalid token: {exc}") from None
         sub = claims["sub"]
         exp = claims.get("exp")
         name = claims.get("name")
