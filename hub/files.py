@@ -23,7 +23,8 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
-def _tighten(path: Path, mode: int) -> None:
+def _tighten(path: Path) -> None:
+    """Drop the group and other bits of ``path`` (the owner's stay as they are)."""
     try:
         st = path.lstat()
     except FileNotFoundError:
@@ -36,12 +37,13 @@ def _tighten(path: Path, mode: int) -> None:
             "%s is readable by other users (mode %o); restrict it", path, st.st_mode & 0o777
         )
         return
+    mode = stat.S_IMODE(st.st_mode) & ~0o077
     try:
-        os.chmod(path, stat.S_IMODE(st.st_mode) & mode)
+        os.chmod(path, mode)
     except OSError as exc:
         log.warning("cannot restrict %s (mode %o): %s", path, st.st_mode & 0o777, exc.strerror)
         return
-    log.info("restricted %s to mode %o", path, stat.S_IMODE(st.st_mode) & mode)
+    log.info("restricted %s to mode %o", path, mode)
 
 
 def private_dir(path: str | os.PathLike[str]) -> Path:
@@ -49,7 +51,7 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if not p.is_dir():
         os.makedirs(p, mode=DIR_MODE, exist_ok=True)  # the mode applies to the leaf only
-    _tighten(p, DIR_MODE)
+    _tighten(p)
     return p
 
 
@@ -59,16 +61,15 @@ def private_file(path: str | os.PathLike[str]) -> Path:
     try:
         os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     except FileExistsError:
-        _tighten(p, FILE_MODE)
+        _tighten(p)
     return p
 
 
 def private_tree(path: str | os.PathLike[str]) -> None:
-    """Restrict the data directory and everything in it (files an older version wrote)."""
+    """Restrict the data directory and its entries (what an older version wrote: the
+    database and its journal, dev secrets, the run-lock directory). Only one level:
+    the directory itself being 0700 already keeps others out of anything deeper."""
     root = private_dir(path)
-    for dirpath, dirnames, filenames in os.walk(root):
-        base = Path(dirpath)
-        for name in dirnames:
-            _tighten(base / name, DIR_MODE)
-        for name in filenames:
-            _tighten(base / name, FILE_MODE)
+    with os.scandir(root) as entries:
+        for entry in entries:
+            _tighten(Path(entry.path))
