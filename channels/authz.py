@@ -157,7 +157,7 @@ def cluster_revoker(
     recheck = revoker(node)
 
     async def on_event(payload: dict[str, Any]) -> None:
-        if payload.get("origin") != node.node_id:
+        if payload.get("origin") != node.instance:  # not the (configurable) node name
             directory.forget_cache()
         members = payload.get("members")
         await recheck(None if members is None else set(members))
@@ -165,7 +165,7 @@ def cluster_revoker(
     node.on_event(DIRECTORY_CHANGED, on_event)
 
     async def changed(members: set[str] | None) -> None:
-        payload = {"members": None if members is None else sorted(members), "origin": node.node_id}
+        payload = {"members": None if members is None else sorted(members), "origin": node.instance}
         await node.emit(DIRECTORY_CHANGED, payload)
 
     return changed

@@ -9,6 +9,7 @@ kept in :attr:`Identity.claims` for the domain layer's authorizer.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import time
@@ -20,6 +21,7 @@ from typing import Any, Final
 
 import jwt
 
+from hub.files import private_dir
 from hub.protocol.errors import Code, HubError
 from hub.protocol.names import validate_channel
 
@@ -52,6 +54,28 @@ def _valid_member(sub: object) -> bool:
     )
 
 
+def _is_number(value: object) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
+
+
+def _check_claims(claims: Mapping[str, Any]) -> None:
+    """Refuse (101) registered claims of the wrong type (PROTOCOL.md §6)."""
+    for claim in ("exp", "nbf", "iat"):
+        if claim in claims and not _is_number(claims[claim]):
+            raise HubError(
+                Code.UNAUTHORIZED,
+                f"token {claim!r} claim must be a number (seconds since the epoch)",
+            )
+    if not _valid_member(claims.get("sub")):
+        raise HubError(Code.UNAUTHORIZED, "token 'sub' is not a valid member id")
+    name = claims.get("name")
+    if name is not None and not isinstance(name, str):
+        raise HubError(Code.UNAUTHORIZED, "token 'name' claim must be a string")
+    for claim in ("iss", "jti"):
+        if claim in claims and not isinstance(claims[claim], str):
+            raise HubError(Code.UNAUTHORIZED, f"token {claim!r} claim must be a string")
+
+
 def parse_grants(raw: object) -> dict[str, bool]:
     """The ``channels`` claim as ``{channel: may_publish}``; raise 101 when malformed."""
     if raw is None:
@@ -62,10 +86,18 @@ def parse_grants(raw: object) -> dict[str, bool]:
     for entry in raw:
         if isinstance(entry, str):
             channel, publish = entry, False
-        elif isinstance(entry, dict) and isinstance(entry.get("channel"), str):
+        elif (
+            isinstance(entry, dict)
+            and isinstance(entry.get("channel"), str)
+            and isinstance(entry.get("publish", False), bool)
+        ):
             channel, publish = entry["channel"], entry.get("publish") is True
         else:
-            raise HubError(Code.UNAUTHORIZED, "bad entry in token 'channels' claim")
+            raise HubError(
+                Code.UNAUTHORIZED,
+                "bad entry in token 'channels' claim: a channel name or "
+                '{"channel": name, "publish": true|false}',
+            )
         try:
             validate_channel(channel)
         except HubError:
@@ -94,38 +126,65 @@ class TokenVerifier:
         self._keys = keys
 
     def verify(self, token: str, now: float | None = None) -> Identity:
-        """Return the token's identity or raise :class:`HubError` (101 bad, 109 expired)."""
+        """Return the token's identity or raise :class:`HubError` (101 bad, 109 expired).
+
+        Every caller (upgrade, ``connect``, ``refresh``, the HTTP routes that take a
+        member token) comes here, so the claims are enforced the same way everywhere.
+        PyJWT checks the signature, ``sub``/``jti`` being strings and ``exp``/``nbf``/
+        ``iat`` against the clock; it reads the time claims with ``int()``, so a
+        numeric string or ``true`` would pass (and a string ``exp`` never expired
+        here): :func:`_check_claims` refuses registered claims of the wrong type
+        before the clock is consulted."""
         claims: dict[str, Any] | None = None
-        expired = False
+        problem = "invalid token"
         for key, algorithms in self._keys:
             try:
                 claims = jwt.decode(
                     token,
                     key,
                     algorithms=algorithms,
-                    options={"require": ["sub"], "verify_aud": False},
-                    leeway=0,
+                    options={
+                        "require": ["sub"],
+                        "verify_aud": False,
+                        "verify_sub": True,
+                        "verify_jti": True,
+                        # the clock comes once the claims' types are known good
+                        "verify_exp": False,
+                        "verify_nbf": False,
+                        "verify_iat": False,
+                    },
                 )
                 break
-            except jwt.ExpiredSignatureError:
-                expired = True
-            except jwt.PyJWTError:
+            except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError):
                 continue
+            except jwt.PyJWTError as exc:  # signed, but a claim is wrong (or not a JWT)
+                problem = f"invalid token: {exc}"
         if claims is None:
-            if expired:
-                raise HubError(Code.TOKEN_EXPIRED, "token expired")
-            raise HubError(Code.UNAUTHORIZED, "invalid token")
-        sub = claims.get("sub")
-        if not _valid_member(sub):
-            raise HubError(Code.UNAUTHORIZED, "token 'sub' is not a valid member id")
-        assert isinstance(sub, str)
+            raise HubError(Code.UNAUTHORIZED, problem)
+        _check_claims(claims)  # a malformed time is 101, never "expired" nor "no expiry"
+        try:  # the signature is verified: PyJWT checks exp, nbf and iat against the clock
+            jwt.decode(
+                token,
+                options={
+                    "verify_signature": False,
+                    "verify_exp": True,
+                    "verify_nbf": True,
+                    "verify_iat": True,
+                },
+                leeway=0,
+            )
+        except jwt.ExpiredSignatureError:
+            raise HubError(Code.TOKEN_EXPIRED, "token expired") from None
+        except jwt.PyJWTError as exc:
+            raise HubError(Code.UNAUTHORIZED, f"invalid token: {exc}") from None
+        sub = claims["sub"]
         exp = claims.get("exp")
         name = claims.get("name")
         extra = {k: v for k, v in claims.items() if k not in _REGISTERED}
         return Identity(
             member=sub,
-            name=name if isinstance(name, str) else None,
-            exp=float(exp) if isinstance(exp, int | float) else None,
+            name=name,
+            exp=None if exp is None else float(exp),
             grants=parse_grants(claims.get("channels")) or _EMPTY_GRANTS,
             claims=extra or _EMPTY,
         )
@@ -166,7 +225,7 @@ def dev_secret(data_dir: str, name: str) -> tuple[str, bool]:
             return value, False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     value = secrets.token_urlsafe(32)
     tmp = path.with_name(f".{name}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

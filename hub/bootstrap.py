@@ -11,6 +11,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from hub.config import ConfigError, Settings
 from hub.core.authz import Authorizer
 from hub.core.interfaces import Broker, Presence, Store
 from hub.core.node import Node
+from hub.files import private_tree
 from hub.server.api import NODE, OPENAPI, READY_CHECKS, add_engine_routes
 from hub.server.edge import EDGE, Edge, body_deadline_middleware, handler_factory
 from hub.server.http import API_KEY, error_middleware
@@ -85,6 +87,8 @@ class Runtime:
         self.settings = settings
         self.extensions = list(extensions)
         self.dev_notes: list[str] = []
+        if Path(settings.data_dir).is_dir():  # restrict what an older version left readable
+            private_tree(settings.data_dir)
         secret, public_key = settings.token_secret, settings.token_public_key
         if not secret and not public_key:
             secret, _ = dev_secret(settings.data_dir, "dev-token-secret")
@@ -121,6 +125,12 @@ class Runtime:
         self._retention: asyncio.Task[None] | None = None
         for ext in self.extensions:
             ext.install(self)
+        conflicts = self.authorizer.open_conflicts()
+        if conflicts:
+            raise ConfigError(
+                "HUB_NAMESPACES (--namespaces) would open reserved namespaces to every "
+                f"member: {', '.join(conflicts)}; remove them (they have their own rules)"
+            )
 
     @property
     def openapi(self) -> OpenApi:

@@ -748,6 +748,11 @@ class Client:
                     conn.code, conn.reason = f["code"], str(f.get("reason", ""))
             elif push == "error":
                 log.warning("%s: error push %s: %s", self.name, f.get("code"), f.get("message"))
+            elif push == "connect":  # authenticated by an upgrade token: the reply's fields
+                if isinstance(f.get("member"), str):
+                    self.member = f["member"]
+                if isinstance(f.get("client"), str):
+                    self.client_id = f["client"]
             if self._on_push is not None:
                 try:
                     self._on_push(f)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any, Final
 
 __all__ = ["ConfigError", "Settings", "add_arguments", "load_settings"]
+
+
+_NAMESPACE = re.compile(r"[a-z][a-z0-9_]{0,31}")  # PROTOCOL.md §4
 
 
 class ConfigError(ValueError):
@@ -73,7 +77,11 @@ class Settings:
     join_leave_max: int = _opt(
         1000, "no join/leave pushes in channels with more local subscribers than this"
     )
-    node_id: str = _opt("", "name of this process in a cluster (default: generated)")
+    node_id: str = _opt(
+        "",
+        "name of this process in a cluster, in logs and client ids (default: "
+        "<host>-<pid><random>, unique per process)",
+    )
     log_level: str = _opt("INFO", "DEBUG, INFO, WARNING or ERROR")
     flush_interval: float = _opt(0.0, "seconds between store batch flushes (0: every loop turn)")
     workers: int = _opt(
@@ -229,6 +237,12 @@ def _check(s: Settings) -> None:
         )
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("HUB_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+    for ns in sorted(s.extra_namespaces):
+        if not _NAMESPACE.fullmatch(ns):
+            raise ConfigError(
+                f"HUB_NAMESPACES: {ns[:40]!r} is not a namespace (a lowercase letter, then "
+                "up to 31 lowercase letters, digits or '_')"
+            )
     url = s.effective_database_url
     if not url.startswith(("sqlite://", "postgresql://", "postgres://")):
         raise ConfigError("HUB_DATABASE_URL must start with sqlite:// or postgresql://")

@@ -3,9 +3,11 @@
 Each worker is a normal single ``hub serve`` process, started with the same
 command line as the supervisor (the same console entry, so the composition root
 loads the same extensions in every worker — the engine never imports them), plus
-``--node-id <base>-w<i>`` and ``--port P``. Workers see ``workers > 1`` and bind
-with ``SO_REUSEPORT``, so the kernel spreads new connections over them. They
-share state only through Redis (and the database), hence N > 1 needs
+``--node-id <base>-w<i>`` and ``--port P``; ``<base>`` is ``HUB_NODE_ID``, by
+default ``<host>-<pid><random>`` (unique per supervisor, also on one host).
+Workers see ``workers > 1`` and bind with ``SO_REUSEPORT``, so the kernel spreads
+new connections over them. They share state only through Redis (and the
+database), hence N > 1 needs
 ``HUB_REDIS_URL``: the embedded in-process broker cannot be shared.
 
 The supervisor:
@@ -48,6 +50,7 @@ from typing import Final, TextIO
 
 from hub.auth import dev_secret
 from hub.config import ConfigError, Settings
+from hub.core.node import default_node_id
 
 __all__ = [
     "SUPERVISOR_PID_ENV",
@@ -187,7 +190,9 @@ class Supervisor:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.stop_timeout = stop_timeout
-        self.base_id = settings.node_id or socket.gethostname().split(".")[0] or "hub"
+        # workers are <base>-w<i>: the base must differ between two supervisors on one
+        # host (two units, two containers with host networking)
+        self.base_id = settings.node_id or default_node_id()
         self.port = settings.port
         self.workers = [_Worker(i) for i in range(settings.workers)]
         self.all_ready = False

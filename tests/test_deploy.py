@@ -275,6 +275,8 @@ async def test_nginx_proxies_api_and_websocket(
     ):
         async with websockets.connect(url, additional_headers=headers) as ws:
             await ws.send(json.dumps({"id": 1, "op": "ping"}))
+            first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert first["push"] == "connect" and first["member"] == "m1"  # upgrade token
             reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert reply == {"id": 1, "ok": True}
     await wait_until(lambda: access_log.exists() and "/ws" in access_log.read_text(), 5)

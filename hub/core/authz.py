@@ -58,12 +58,27 @@ class Authorizer:
 
     def __init__(self, open_namespaces: Iterable[str] = ()) -> None:
         self._policies: dict[str, NamespacePolicy] = {"member": _MemberNamespace()}
-        for ns in open_namespaces:
-            self._policies[ns] = OpenNamespace()
+        # namespace -> who owns it; configuration may not open an owned one
+        self._owners: dict[str, str] = {"member": "the engine (personal channels)"}
+        self._open = tuple(sorted(set(open_namespaces)))
+        for ns in self._open:
+            self._policies.setdefault(ns, OpenNamespace())
         self._server_channels: list[ServerChannels] = []
 
-    def register(self, namespace: str, policy: NamespacePolicy) -> None:
+    def register(self, namespace: str, policy: NamespacePolicy, owner: str = "") -> None:
+        """Decide ``namespace`` with ``policy``; the namespace is then owned (reserved)."""
         self._policies[namespace] = policy
+        self.reserve(namespace, owner or "an extension")
+
+    def reserve(self, namespace: str, owner: str) -> None:
+        """Declare ``namespace`` owned by ``owner`` (even one with no policy, that only
+        the server publishes on): configuration may not open it to every member."""
+        self._owners.setdefault(namespace, owner)
+
+    def open_conflicts(self) -> list[str]:
+        """The configured open namespaces (``HUB_NAMESPACES``) that someone owns,
+        described for an error message; empty when the configuration is sound."""
+        return [f"{ns!r} (owned by {self._owners[ns]})" for ns in self._open if ns in self._owners]
 
     def add_server_channels(self, source: ServerChannels) -> None:
         """Channels a member is subscribed to server-side at connect, besides ``member:<id>``."""

@@ -5,6 +5,11 @@ A client holds no task and no timer while idle. Requests are handled in order:
 the first request of a burst starts one worker task, which ends when the queue
 is empty. Frames queued during one loop turn leave in one ``transport.write``
 (see :meth:`hub.core.node.Node.flush`).
+
+Once a client is closing nothing more is queued: the ``disconnect`` push is the
+last data frame and the close frame the last frame (RFC 6455 §5.5.1). A close
+the client provoked (a protocol violation, a flood, its own close frame) first
+answers the requests already read (:meth:`Client.close_after_requests`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from hub.protocol.websocket import binary_frame, text_frame
 if TYPE_CHECKING:
     from hub.core.node import Node
 
-__all__ = ["Client", "ClientState", "Transport"]
+__all__ = ["DRAIN_MAX", "Client", "ClientState", "Transport"]
+
+DRAIN_MAX = 5.0  # seconds the requests read before a client-provoked close may take
 
 
 class ClientState:
@@ -46,11 +53,14 @@ class Transport(Protocol):
 
 class Client:
     __slots__ = (
+        "_drain_timer",
         "_inbox",
         "_out",
+        "acks",
         "alive",
         "bad",
         "codec",
+        "ending",
         "id",
         "identity",
         "node",
@@ -79,10 +89,18 @@ class Client:
         self.bad = 0  # malformed frames, decays with good ones
         self.alive = True  # saw traffic since the last ping
         self.timer: asyncio.TimerHandle | None = None
+        # a close waiting for the requests read before it: (code, reason, reconnect, push)
+        self.ending: tuple[int, str, bool, bool] | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self.acks = 0  # replies still owed by callbacks (publishes waiting for the store)
 
     # -- output ----------------------------------------------------------------
     def enqueue(self, frame: bytes) -> None:
-        """Queue a complete frame; it leaves with this loop turn's other frames."""
+        """Queue a complete frame; it leaves with this loop turn's other frames.
+
+        Nothing is queued once the client is closing: its close frame is written."""
+        if self.state >= ClientState.CLOSING:
+            return
         out = self._out
         if out is None:
             if self.transport is None:
@@ -151,8 +169,48 @@ class Client:
                 await self.node.dispatcher.handle(self, inbox.popleft())
         finally:
             self._inbox = None
+            if self.ending is not None:
+                self.end_if_done()
 
     # -- closing ---------------------------------------------------------------
+    def close_after_requests(
+        self, code: int, reason: str, reconnect: bool, *, push: bool = True
+    ) -> None:
+        """Close because of what the client sent, once the requests it sent before are
+        answered (at most :data:`DRAIN_MAX` seconds); nothing it sends meanwhile is read.
+
+        ``push``: send the ``disconnect`` push before the close frame (a close decided
+        by the protocol layer, 1002/1009 or the answer to the peer's close, has none)."""
+        if self.state >= ClientState.CLOSING or self.ending is not None:
+            return
+        self.ending = (code, reason, reconnect, push)
+        if self._inbox is None and not self.acks:
+            self._end()
+            return
+        loop = self.node._loop or asyncio.get_running_loop()
+        self._drain_timer = loop.call_later(DRAIN_MAX, self._end)
+
+    def end_if_done(self) -> None:
+        """Close a client in :meth:`close_after_requests` once nothing is owed."""
+        if self.ending is not None and self._inbox is None and not self.acks:
+            self._end()
+
+    def _end(self) -> None:
+        ending = self.ending
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        if ending is None or self.state >= ClientState.CLOSING:
+            return
+        code, reason, reconnect, push = ending
+        if push:
+            self.disconnect(code, reason, reconnect)
+            return
+        self.state = ClientState.CLOSING
+        self.node.flush_client(self)
+        self.close_transport(code, reason)
+        self.node.forget(self)
+
     def disconnect(self, code: int, reason: str, reconnect: bool) -> None:
         """Push ``disconnect``, close with ``code`` and leave every channel."""
         if self.state >= ClientState.CLOSING:
@@ -174,6 +232,9 @@ class Client:
         self.state = ClientState.CLOSED
         self.transport = None
         self._out = None
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None

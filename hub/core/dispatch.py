@@ -88,7 +88,7 @@ class Dispatcher:
         if not client.take_token(time.monotonic()):
             client.reply_error(req.id, Code.TOO_MANY_REQUESTS, "too many requests")
             if client.strikes > self.node.settings.rate_burst:
-                client.disconnect(Close.RATE_LIMITED, "rate limit exceeded", True)
+                client.close_after_requests(Close.RATE_LIMITED, "rate limit exceeded", True)
             return
         if client.bad:
             client.bad -= 1
@@ -103,18 +103,18 @@ class Dispatcher:
             not client.take_token(time.monotonic())
             and client.strikes > self.node.settings.rate_burst
         ):
-            client.disconnect(Close.RATE_LIMITED, "rate limit exceeded", True)
+            client.close_after_requests(Close.RATE_LIMITED, "rate limit exceeded", True)
             return
         client.bad += 1
         if client.bad >= _BAD_FRAMES_CLOSE:
-            client.disconnect(Close.POLICY_VIOLATION, "too many malformed frames", False)
+            client.close_after_requests(Close.POLICY_VIOLATION, "too many malformed frames", False)
 
     def oversized(self, client: Client) -> None:
         """A frame larger than the transport reads: refuse it, close if it goes on."""
         client.push_error(Code.LIMIT_EXCEEDED, "frame too large")
         client.bad += 5
         if client.bad >= _BAD_FRAMES_CLOSE:
-            client.disconnect(Close.MESSAGE_TOO_BIG, "frames too large", False)
+            client.close_after_requests(Close.MESSAGE_TOO_BIG, "frames too large", False)
 
     # -- requests ------------------------------------------------------------------
     async def handle(self, client: Client, req: Request) -> None:
@@ -135,7 +135,7 @@ class Dispatcher:
             elif exc.code == Code.LIMIT_EXCEEDED and req.op == "publish":
                 client.bad += 5
                 if client.bad >= _BAD_FRAMES_CLOSE:
-                    client.disconnect(Close.MESSAGE_TOO_BIG, "messages too large", False)
+                    client.close_after_requests(Close.MESSAGE_TOO_BIG, "messages too large", False)
             return
         except Exception:
             log.exception("op %s failed", req.op)
@@ -159,7 +159,13 @@ class Dispatcher:
 
     # -- ops -----------------------------------------------------------------------
     async def _auth(self, client: Client, req: Request) -> object:
+        """Authenticate with the upgrade token. No ``connect`` reply is due, so the
+        fields it would carry (the engine's and the connect hooks') come as the
+        ``connect`` push, the first frame after the upgrade."""
         done = await self.node.authenticate(client, req.args["identity"])
+        push: dict[str, Any] = {"push": "connect"}
+        push.update((k, v) for k, v in done.fields.items() if k != "push")
+        client.send(push)
         self.node.after_reply(client, done.tail, done.joins)
         return REPLIED
 
@@ -236,13 +242,16 @@ class Dispatcher:
             return fields
 
         def acknowledge(_: object) -> None:  # the next request did not wait for this
+            client.acks -= 1
             try:
                 node.committed(res)
             except HubError as exc:
                 client.reply_error(req.id, exc.code, exc.message)
             else:
                 client.reply(req.id, fields)
+            client.end_if_done()
 
+        client.acks += 1
         fut.add_done_callback(acknowledge)
         return REPLIED
 

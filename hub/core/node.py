@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ __all__ = [
     "Node",
     "PublishHook",
     "Subscribed",
+    "default_node_id",
 ]
 
 log = logging.getLogger("hub.node")
@@ -58,6 +60,13 @@ CONNECTS_IN_FLIGHT = 32
 # not a valid channel name, so no client can subscribe to it or publish on it.
 EVENTS_CHANNEL = "_hub:events"
 _NO_JOIN_LEAVE = frozenset({"member", "notice"})
+
+
+def default_node_id() -> str:
+    """``<host>-<pid><random>``: unique per process, also between two hubs on one host
+    (two units, containers with host networking, where pids may repeat)."""
+    host = socket.gethostname().split(".")[0] or "hub"
+    return f"{host}-{os.getpid():x}{secrets.token_hex(3)}"
 
 
 class LocalChannel:
@@ -164,7 +173,13 @@ class Node:
         self.publish_hooks: list[PublishHook] = []
         self._event_handlers: dict[str, list[EventHandler]] = {}
         self._connect_slots = asyncio.Semaphore(CONNECTS_IN_FLIGHT)
-        self.node_id = settings.node_id or f"{os.getpid():x}{secrets.token_hex(2)}"
+        # node_id names this process in logs and client ids; it may be configured, so two
+        # processes may share it (two supervisors' "<host>-w0"). ``instance`` is this
+        # process's own random token: compare it, never the name, to tell an echo of
+        # one's own event (see :meth:`emit`), and it keeps client ids unique.
+        self.instance = secrets.token_hex(8)
+        self.node_id = settings.node_id or default_node_id()
+        self._client_prefix = f"{self.node_id}.{self.instance[:6]}-"
         self.closing = False
         self.connections = 0  # open transports, authenticated or not
         self._counter = 0
@@ -189,7 +204,10 @@ class Node:
         self._event_handlers.setdefault(kind, []).append(handler)
 
     async def emit(self, kind: str, payload: dict[str, Any]) -> None:
-        """Tell every process of the hub (this one included), e.g. that the directory changed."""
+        """Tell every process of the hub (this one included), e.g. that the directory changed.
+
+        Every process gets it, whatever its name; a handler that must tell its own
+        process's events apart puts :attr:`instance` in the payload and compares it."""
         await self.broker.publish_control(
             EVENTS_CHANNEL, {"push": "_event", "kind": kind, "payload": payload}
         )
@@ -230,8 +248,9 @@ class Node:
             log.error("background task failed", exc_info=task.exception())
 
     def next_client_id(self) -> str:
+        """``<node id>.<instance>-<n>``: unique even when two processes share a node id."""
         self._counter += 1
-        return f"{self.node_id}.{self._counter:x}"
+        return f"{self._client_prefix}{self._counter:x}"
 
     # -- output ------------------------------------------------------------------
     def mark_dirty(self, client: Client) -> None:

@@ -34,6 +34,7 @@ from hub.protocol.websocket import (
     Close as CloseEvent,
 )
 from hub.protocol.websocket import (
+    Event,
     FrameParser,
     HandshakeError,
     Message,
@@ -74,18 +75,26 @@ class WsConnection(Client, asyncio.Protocol):
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        if self.ending is not None:  # closing once its earlier requests are answered
+            return
         try:
             events = self.parser.feed(data)
         except ProtocolViolation as exc:
+            self._events(exc.events)  # the frames before the violation are still answered
             if exc.code == Close.TOO_BIG:
                 self.node.dispatcher.oversized(self)
             self._fail(exc.code, exc.reason)
+            return
+        self._events(events)
+
+    def _events(self, events: list[Event]) -> None:
+        if not events:
             return
         self.alive = True
         on_frame = self.node.dispatcher.on_frame
         for ev in events:
             if type(ev) is Message:
-                if self.state < ClientState.CLOSING:
+                if self.state < ClientState.CLOSING and self.ending is None:
                     on_frame(self, ev.payload)
             elif type(ev) is Ping:
                 self.enqueue(pong_frame(ev.payload))
@@ -94,22 +103,18 @@ class WsConnection(Client, asyncio.Protocol):
                 return
 
     def _closed_by_peer(self, code: int | None) -> None:
-        t = self.transport
+        """The peer's close frame: answer what it asked before, then echo the close."""
         if self.state < ClientState.CLOSING:
-            self.state = ClientState.CLOSING
-            self.node.flush_client(self)
-            if t is not None and not t.is_closing():
-                t.write(close_frame(code or Close.NORMAL))
+            self.close_after_requests(code or Close.NORMAL, "", False, push=False)
+            return
+        t = self.transport
         if t is not None:
             t.close()
         self.node.forget(self)
 
     def _fail(self, code: int, reason: str) -> None:
-        if self.state < ClientState.CLOSING:
-            self.state = ClientState.CLOSING
-            self.node.flush_client(self)
-            self.close_transport(code, reason)
-        self.node.forget(self)
+        """A protocol violation: answer the requests read before it, then close."""
+        self.close_after_requests(code, reason, False, push=False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from hub.core.interfaces import ArchivedMessage, ChannelSnapshot, Database, Migration, Row
+from hub.files import private_dir, private_file
 from hub.store.common import InTransaction, script_for
 
 __all__ = ["SqliteDatabase", "SqliteStore"]
@@ -59,7 +60,7 @@ _ENGINE_MIGRATIONS: Final[Sequence[Migration]] = (
 
 def _try_lock(path: Path) -> int | None:
     """An exclusive flock on ``path`` (created if missing), or None when another holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -159,7 +160,15 @@ class SqliteDatabase:
 
     async def open(self) -> None:
         def connect() -> _Sync:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            if self.path != ":memory:" and not self.path.startswith("file:"):
+                parent = Path(self.path).parent
+                if not parent.is_dir():
+                    private_dir(parent)
+                # 0600 before SQLite opens it: its -wal and -shm files take this mode
+                private_file(self.path)
+                for suffix in ("-wal", "-shm", "-journal"):
+                    if os.path.exists(self.path + suffix):
+                        private_file(self.path + suffix)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout=5000")

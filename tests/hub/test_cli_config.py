@@ -93,3 +93,33 @@ def test_redacted_settings_hide_secrets() -> None:
     s = load_settings(None, {"HUB_TOKEN_SECRET": "s" * 40, "HUB_API_KEY": "k" * 20})
     red = s.redacted()
     assert red["token_secret"] == "***" and red["api_key"] == "***" and red["port"] == 8080
+
+
+HUB_BIN = Path(sys.executable).parent / "hub"
+
+
+@pytest.mark.parametrize(
+    ("command", "namespaces", "named"),
+    [
+        ([str(HUB_BIN)], "member", "'member'"),
+        ([str(HUB_BIN)], "chat,notice", "'notice'"),
+        ([str(HUB_BIN)], "group, unit", "'group'"),
+        ([sys.executable, "-m", "hub.cli"], "member", "'member'"),  # the engine alone
+        ([str(HUB_BIN)], "Chat", "'Chat'"),  # not a namespace at all
+    ],
+)
+def test_serve_refuses_reserved_or_bad_namespaces(
+    tmp_path: Path, command: list[str], namespaces: str, named: str
+) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update({"HUB_NAMESPACES": namespaces, "HUB_DATA_DIR": str(tmp_path / "d"), "HUB_PORT": "0"})
+    r = subprocess.run(
+        [*command, "serve"],
+        capture_output=True, text=True, timeout=30, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "hub ready" not in r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("hub: configuration error")]
+    assert len(errors) == 1 and "HUB_NAMESPACES" in errors[0] and named in errors[0], r.stderr
