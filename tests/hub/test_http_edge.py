@@ -306,6 +306,9 @@ async def test_websockets_waiting_for_connect_beyond_the_cap_close_the_oldest(
         assert len(h.runtime.node.unauthenticated) == 3
         # a client with a token at the upgrade is not waiting: it is unaffected
         with_token = await websockets.connect(f"{h.ws_url}?token={h.token('alice')}")
+        assert '"push":"connect"' in str(await asyncio.wait_for(with_token.recv(), 10)).replace(
+            " ", ""
+        )
         await with_token.send('{"id": 1, "op": "ping"}')
         assert '"ok":true' in str(await asyncio.wait_for(with_token.recv(), 10)).replace(" ", "")
         assert len(h.runtime.node.unauthenticated) == 3
