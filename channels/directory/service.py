@@ -331,7 +331,7 @@ class Directory:
         """Store ``g`` with exactly its members; returns the members whose access
         changed. The members new to the group are added to ``joins[g.id]``."""
         await self._check_unit(db, g.unit, "unit")
-        known = await store.existing_members(db, g.members)
+        known = await store.members_by_id(db, g.members)
         for mid in g.members:
             if mid not in known:
                 raise Invalid(f"成员“{mid}”不存在", field="members", reason="unknown_member")

@@ -19,7 +19,6 @@ __all__ = [
     "delete_group",
     "delete_member",
     "delete_unit",
-    "existing_members",
     "get_group",
     "get_member",
     "get_unit",
@@ -28,6 +27,7 @@ __all__ = [
     "list_groups",
     "list_members",
     "list_units",
+    "members_by_id",
     "members_with_role",
     "put_group",
     "put_member",
@@ -45,6 +45,7 @@ __all__ = [
 # the bound of an ancestor walk: only there to stop on a cycle, far beyond any real
 # tree (an import accepts any depth, and the cycle check must see the whole chain)
 MAX_DEPTH: Final = 1_000_000
+_CHUNK: Final = 500  # ids per IN (...) list
 _MEMBER_COLS: Final = "id, name, unit, roles, flowing, home_unit, location, phone, wechat, wecom"
 _SUBTREE: Final = (
     "WITH RECURSIVE sub (id) AS (SELECT id FROM dir_units WHERE id = ? "
@@ -322,17 +323,15 @@ async def list_groups(
     return list(groups.values())
 
 
-async def existing_members(db: Database, ids: Sequence[str]) -> set[str]:
-    """Which of ``ids`` are members (one query per 500 ids)."""
-    found: set[str] = set()
+async def members_by_id(db: Database, ids: Sequence[str]) -> dict[str, Member]:
+    """The members among ``ids``, by id (one query per 500 ids): what an import
+    compares its rows with, and which of a list of ids exist."""
+    found: dict[str, Member] = {}
     unique = sorted(set(ids))
-    for i in range(0, len(unique), 500):
-        chunk = unique[i : i + 500]
-        rows = await db.fetch(
-            "SELECT id FROM dir_members WHERE id IN (" + ", ".join("?" * len(chunk)) + ")",
-            *chunk,
-        )
-        found.update(r["id"] for r in rows)
+    for i in range(0, len(unique), _CHUNK):
+        chunk = unique[i : i + _CHUNK]
+        for m in await list_members(db, ids=chunk, limit=len(chunk)):
+            found[m.id] = m
     return found
 
 

@@ -368,3 +368,11 @@ async def test_flowing_member_counts_under_the_home_branch(nhub: DomainHub) -> N
     ):
         sheet = await r.text()
     assert r.status == 200 and "陈静" in sheet and "刘洋" in sheet
+
+
+async def test_fullwidth_ids_in_audience_and_unit_filter(nhub: DomainHub) -> None:
+    n = await send(nhub, audience={"units": ["ｂ１"], "members": ["ｍ３"]})
+    assert n["audience"]["units"] == ["b1"] and n["audience"]["members"] == ["m3"]
+    assert n["recipients"] == 4  # m1 m2 flow1 (home b1), m3
+    page = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?unit=%EF%BD%82%EF%BC%91")
+    assert page["total"] == 3, page  # ?unit=ｂ１
