@@ -359,6 +359,8 @@ async def _parse_units(rows: _Rows) -> list[_Parsed]:
 async def _units(
     db: Database, directory: Directory, rows: _Rows, parsed: Sequence[_Parsed], joins: Joins
 ) -> set[str] | None:
+    if not rows.result.errors:  # in the transaction: moves are checked under the lock
+        await store.lock_tree(db)
     stored = await store.list_units(db)
     existing = {u.id: u for u in stored}
     units = _Units(stored)

@@ -175,6 +175,7 @@ class Directory:
             kind=_field(lambda: parse_kind(body.get("kind")), "kind"),
         )
         async with self.db.transaction() as tx:
+            await store.lock_tree(tx)
             if await store.get_unit(tx, unit.id) is not None:
                 raise Conflict(f"单位编号“{unit.id}”已存在", field="id", reason="duplicate_id")
             await self._check_parent(tx, unit.id, unit.parent)
@@ -184,6 +185,8 @@ class Directory:
 
     async def update_unit(self, unit_id: str, body: Mapping[str, Any]) -> Unit:
         async with self.db.transaction() as tx:
+            if "parent" in body:  # a move: checked for cycles under the tree's lock
+                await store.lock_tree(tx)
             unit = await store.get_unit(tx, unit_id)
             if unit is None:
                 raise NotFound(f"单位“{unit_id}”不存在")
