@@ -100,7 +100,11 @@ class Directory:
                 log.exception("directory change listener failed")
 
     async def joined(self, joins: Mapping[str, set[str]]) -> None:
-        """After the commit: tell the join listeners who was added to which group."""
+        """After the commit: tell the join listeners who was added to which group.
+        Called before :meth:`changed`: until the cache is cleared a connected member
+        cannot subscribe the group yet, so their unread count is set to start at the
+        join before they can read anything there (a read after the join is kept
+        anyway: see ``ReadMarkers.start_at``)."""
         for group, members in joins.items():
             if not members:
                 continue
@@ -374,8 +378,8 @@ class Directory:
                 raise Conflict(f"群组编号“{g.id}”已存在", field="id", reason="duplicate_id")
             joins: Joins = {}
             touched = await self.write_group(tx, g, joins)
+        await self.joined(joins)  # first: see joined()
         await self.changed(touched)
-        await self.joined(joins)
         return g
 
     async def update_group(self, group_id: str, body: Mapping[str, Any]) -> Group:
@@ -386,8 +390,8 @@ class Directory:
             self._group_from(g, body)
             joins: Joins = {}
             touched = await self.write_group(tx, g, joins)
+        await self.joined(joins)  # first: see joined()
         await self.changed(touched)
-        await self.joined(joins)
         return g
 
     async def delete_group(self, group_id: str) -> None:
@@ -404,11 +408,11 @@ class Directory:
                 raise NotFound(f"群组“{group_id}”不存在")
             if await store.get_member(tx, member_id) is None:
                 raise NotFound(f"成员“{member_id}”不存在")
-            already = member_id in dict(await store.group_members(tx, group_id))
+            already = await store.in_group(tx, group_id, member_id)
             await store.set_group_member(tx, group_id, member_id, owner)
-        await self.changed({member_id})
         if not already:
-            await self.joined({group_id: {member_id}})
+            await self.joined({group_id: {member_id}})  # first: see joined()
+        await self.changed({member_id})
         return await self.group(group_id)
 
     async def remove_from_group(self, group_id: str, member_id: str) -> Group:

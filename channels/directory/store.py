@@ -24,6 +24,7 @@ __all__ = [
     "get_unit",
     "group_members",
     "groups_of",
+    "in_group",
     "list_groups",
     "list_members",
     "list_units",
@@ -290,6 +291,14 @@ async def group_members(db: Database, group_id: str) -> list[tuple[str, bool]]:
         group_id,
     )
     return [(r["member"], bool(r["owner"])) for r in rows]
+
+
+async def in_group(db: Database, group_id: str, member: str) -> bool:
+    """Whether ``member`` is in the group (one row, not the group's list)."""
+    row = await db.fetchrow(
+        "SELECT 1 FROM dir_group_members WHERE group_id = ? AND member = ?", group_id, member
+    )
+    return row is not None
 
 
 async def get_group(db: Database, group_id: str) -> Group | None:
