@@ -93,26 +93,27 @@ async def test_big_import_does_not_block_the_loop(
 async def test_rows_are_parsed_before_the_transaction(
     dhub: DomainHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The cells are parsed outside the transaction: on SQLite a transaction holds the
-    store for every other request, so a query sent while the file is being parsed
-    is answered then, before the import's transaction begins. (PostgreSQL's
-    transactions do not hold other connections: only SQLite is asked.)"""
-    if dhub.hub.runtime.store.database.dialect != "sqlite":
-        pytest.skip("only a SQLite transaction holds the store for everyone")
+    """The cells are parsed outside the transaction (on SQLite a transaction holds the
+    store for every other request): at its first turn of the event loop while parsing,
+    the import itself waits for another query of the same store. Were the parse inside
+    the transaction, on SQLite that query would wait for the import's own lock, and
+    the import would fail (the wait has a deadline) instead of answering 200.
+    (On PostgreSQL other connections are never held: there it passes either way.)"""
     counter = _RowCounter(monkeypatch)
     db = dhub.hub.runtime.store.database
+    real_turn = importer._turn
     answered_at: list[int] = []
 
-    async def other_request() -> None:
-        await counter.started.wait()
-        await db.fetchval("SELECT COUNT(*) FROM dir_units")
-        answered_at.append(counter.rows)
+    async def turn(i: int) -> None:
+        if not answered_at and i == importer._YIELD - 1:  # the first turn: parsing
+            await asyncio.wait_for(db.fetchval("SELECT COUNT(*) FROM dir_units"), 30)
+            answered_at.append(counter.rows)
+        await real_turn(i)
 
-    other = asyncio.create_task(other_request())
+    monkeypatch.setattr(importer, "_turn", turn)
     status, body = await dhub.api("POST", "/api/directory/import?kind=units", data=deep_chain(N))
-    await asyncio.wait_for(other, 60)
     assert status == 200 and body["created"] == N, body
-    assert answered_at and answered_at[0] < N, answered_at  # while rows were parsed
+    assert answered_at == [importer._YIELD - 1], answered_at  # answered while parsing
 
 
 class CountingDatabase:
