@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from hub.numbers import parse_float, parse_int
+
 __all__ = ["ConfigError", "Settings", "add_arguments", "load_settings"]
 
 
@@ -137,9 +139,15 @@ def _convert(name: str, kind: Any, raw: object) -> Any:
         if kind in (int, "int"):
             if isinstance(raw, bool):
                 raise ValueError(raw)
-            return int(raw)  # type: ignore[call-overload]
+            if isinstance(raw, int):  # from the TOML file
+                return raw
+            return parse_int(str(raw).strip(" \t"))  # ASCII digits only: not "１２"
         if kind in (float, "float"):
-            return float(raw)  # type: ignore[arg-type]
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            if isinstance(raw, int | float):
+                return float(raw)
+            return parse_float(str(raw).strip(" \t"))
         return str(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{_env_name(name)}: cannot use {raw!r}") from None

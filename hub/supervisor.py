@@ -116,7 +116,7 @@ def worker_setup(env: Mapping[str, str] | None = None) -> None:
     except (OSError, AttributeError):  # pragma: no cover - best effort
         return
     parent = env.get(SUPERVISOR_PID_ENV, "")
-    if parent.isdigit() and os.getppid() != int(parent):
+    if parent.isascii() and parent.isdigit() and os.getppid() != int(parent):
         # The supervisor died before prctl took effect.
         os.kill(os.getpid(), signal.SIGTERM)
 

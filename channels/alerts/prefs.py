@@ -7,6 +7,7 @@ one member (urgent ones too: the cap protects the member and the budget).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -17,6 +18,7 @@ from hub.core.interfaces import Database
 __all__ = ["CN", "Prefs", "Quiet", "parse_hhmm", "quiet_until", "take_sms"]
 
 CN: Final = timedelta(hours=8)
+_HHMM: Final = re.compile(r"([0-9]{2}):([0-9]{2})", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +45,11 @@ def _hhmm(minutes: int) -> str:
 
 
 def parse_hhmm(value: object) -> int:
-    if isinstance(value, str) and len(value) == 5 and value[2] == ":":
-        try:
-            h, m = int(value[:2]), int(value[3:])
-        except ValueError:
-            h = m = -1
-        if 0 <= h < 24 and 0 <= m < 60:
+    """``HH:MM`` in ASCII digits (``int()`` alone would take " 1:00", "+1:00", "٢٢:٠٠")."""
+    match = _HHMM.fullmatch(value) if isinstance(value, str) else None
+    if match is not None:
+        h, m = int(match[1]), int(match[2])
+        if h < 24 and m < 60:
             return h * 60 + m
     raise bad(f"时间“{value}”应为 HH:MM，例如 22:00")
 

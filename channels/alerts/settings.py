@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from hub.config import ConfigError
+from hub.numbers import parse_float
 
 __all__ = ["EscalationSettings", "add_escalation_arguments", "load_escalation_settings"]
 
@@ -56,7 +57,8 @@ def _seconds(name: str, raw: object) -> float:
     try:
         if isinstance(raw, bool):
             raise ValueError(raw)
-        value = float(raw)  # type: ignore[arg-type]
+        # ASCII digits only: float() would take "１２０" or "١٢٠"
+        value = float(raw) if isinstance(raw, int | float) else parse_float(str(raw).strip())
     except (TypeError, ValueError):
         raise ConfigError(f"HUB_{name.upper()}: cannot use {raw!r} (seconds)") from None
     if not math.isfinite(value) or value <= 0:

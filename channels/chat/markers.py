@@ -46,18 +46,24 @@ class ReadMarkers:
         )
         return await self.get(member, channel)
 
-    async def start_at(self, members: Iterable[str], channel: str, offset: int) -> None:
+    async def start_at(
+        self, members: Iterable[str], channel: str, offset: int, joined_at: int | None = None
+    ) -> None:
         """Set the markers of members who just joined ``channel`` to ``offset`` (its
         top at the join), back as well as forward: what was said before they joined
-        is not unread for them, and a re-join starts afresh."""
+        is not unread for them, and a re-join starts afresh. A marker moved after
+        ``joined_at`` (ms; the member read a message sent after the join) is newer
+        than the join and kept."""
         now = int(time.time() * 1000)
-        rows = [(m, channel, offset, now) for m in sorted(set(members))]
+        at = now if joined_at is None else joined_at
+        rows = [(m, channel, offset, at) for m in sorted(set(members))]
         if not rows:
             return
         await self._database().executemany(
             "INSERT INTO chat_read_markers (member, channel, upto, updated_at) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (member, channel) DO UPDATE "
-            "SET upto = excluded.upto, updated_at = excluded.updated_at",
+            "SET upto = excluded.upto, updated_at = excluded.updated_at "
+            "WHERE chat_read_markers.updated_at < excluded.updated_at",
             rows,
         )
 

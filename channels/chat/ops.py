@@ -20,6 +20,7 @@ on ``publish``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -85,8 +86,9 @@ class ChatOps:
         """Members just added to ``group``: their unread count starts at the join
         (their marker is the channel's top now), on a re-join too."""
         channel = f"group:{group}"
+        joined_at = int(time.time() * 1000)  # before the top: a read after it is kept
         top = (await self.node.broker.position(channel)).offset
-        await self.markers.start_at(members, channel, top)
+        await self.markers.start_at(members, channel, top, joined_at)
 
     async def mark(self, member: str, channel: str, offset: int, client: str | None) -> int:
         stored = await self.markers.mark(member, channel, offset)

@@ -5,7 +5,6 @@ and export. Every route needs the API key or an admin token (see
 from __future__ import annotations
 
 import hmac
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
@@ -16,8 +15,17 @@ from channels.directory import store
 from channels.directory.csvio import EXPORT_HEADERS, KINDS, write_csv
 from channels.directory.errors import DirectoryError, Invalid
 from channels.directory.importer import run_import
-from channels.directory.model import KIND_LABELS, ROLE_LABELS, ROLES, Group, Member, Unit
+from channels.directory.model import (
+    KIND_LABELS,
+    ROLE_LABELS,
+    ROLES,
+    Group,
+    Member,
+    Unit,
+    normalize_id,
+)
 from channels.directory.service import Directory
+from channels.params import query_int
 from hub.auth import TokenVerifier
 from hub.protocol.errors import Code, HubError
 from hub.server.http import API_KEY, json_response, read_json
@@ -27,7 +35,6 @@ __all__ = ["DirectoryApi", "Unread", "require_admin"]
 Unread = Callable[[str], Awaitable[dict[str, int]]]
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _MAX_LIMIT: Final = 1000
-_INT: Final = re.compile(r"-?[0-9]{1,12}", re.ASCII)
 
 
 def require_admin(request: web.Request, verifier: TokenVerifier) -> str:
@@ -47,6 +54,16 @@ def require_admin(request: web.Request, verifier: TokenVerifier) -> str:
     return identity.member
 
 
+def _path_id(request: web.Request, key: str = "id") -> str:
+    """An id of the path, normalised like every id (``/api/members/ｍ１`` is m1)."""
+    return normalize_id(request.match_info[key])
+
+
+def _query_id(request: web.Request, name: str) -> str | None:
+    """An id given as a query parameter (normalised); None when absent or empty."""
+    return normalize_id(request.query.get(name, "")) or None
+
+
 def _query_bool(request: web.Request, name: str) -> bool | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
@@ -56,18 +73,6 @@ def _query_bool(request: web.Request, name: str) -> bool | None:
     if raw.lower() in ("0", "false", "no"):
         return False
     raise Invalid(f"参数 {name} 应为 true 或 false", field=name, reason="bad_value")
-
-
-def _query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not _INT.fullmatch(raw):  # int() would take " 1_0" and full-width or Arabic-Indic digits
-        raise Invalid(f"参数 {name} 应为整数", field=name, reason="bad_value")
-    value = int(raw)
-    if not lo <= value <= hi:
-        raise Invalid(f"参数 {name} 应在 {lo} 到 {hi} 之间", field=name, reason="bad_value")
-    return value
 
 
 def _kind(request: web.Request, form: Mapping[str, str] | None = None) -> str:
@@ -200,8 +205,8 @@ class DirectoryApi:
     async def list_units(self, request: web.Request) -> web.Response:
         units = await store.list_units(
             self.directory.db,
-            parent=request.query.get("parent") or None,
-            root=request.query.get("root") or None,
+            parent=_query_id(request, "parent"),
+            root=_query_id(request, "root"),
             q=request.query.get("q") or None,
         )
         return json_response({"units": [u.to_json() for u in units]})
@@ -211,7 +216,7 @@ class DirectoryApi:
         return json_response(unit.to_json(), 201)
 
     async def get_unit(self, request: web.Request) -> web.Response:
-        unit = await self.directory.unit(request.match_info["id"])
+        unit = await self.directory.unit(_path_id(request))
         chain = await store.ancestors(self.directory.db, unit.id)
         children = await store.list_units(self.directory.db, parent=unit.id)
         return json_response(
@@ -219,21 +224,21 @@ class DirectoryApi:
         )
 
     async def update_unit(self, request: web.Request) -> web.Response:
-        unit = await self.directory.update_unit(request.match_info["id"], await read_json(request))
+        unit = await self.directory.update_unit(_path_id(request), await read_json(request))
         return json_response(unit.to_json())
 
     async def delete_unit(self, request: web.Request) -> web.Response:
-        await self.directory.delete_unit(request.match_info["id"])
-        return json_response({"deleted": request.match_info["id"]})
+        await self.directory.delete_unit(_path_id(request))
+        return json_response({"deleted": _path_id(request)})
 
     async def unit_members(self, request: web.Request) -> web.Response:
-        unit = await self.directory.unit(request.match_info["id"])
+        unit = await self.directory.unit(_path_id(request))
         members = await store.list_members(
             self.directory.db,
             unit=unit.id,
             recursive=_query_bool(request, "recursive") is not False,
-            limit=_query_int(request, "limit", _MAX_LIMIT, 1, _MAX_LIMIT),
-            offset=_query_int(request, "offset", 0, 0, 1 << 31),
+            limit=query_int(request, "limit", _MAX_LIMIT, 1, _MAX_LIMIT),
+            offset=query_int(request, "offset", 0, 0, 1 << 31),
         )
         return json_response({"members": [m.to_json() for m in members]})
 
@@ -244,13 +249,13 @@ class DirectoryApi:
             raise Invalid(f"未知角色 {role}", field="role", reason="bad_role")
         members = await store.list_members(
             self.directory.db,
-            unit=request.query.get("unit") or None,
+            unit=_query_id(request, "unit"),
             recursive=bool(_query_bool(request, "recursive")),
             q=request.query.get("q") or None,
             role=role,
             flowing=_query_bool(request, "flowing"),
-            limit=_query_int(request, "limit", 100, 1, _MAX_LIMIT),
-            offset=_query_int(request, "offset", 0, 0, 1 << 31),
+            limit=query_int(request, "limit", 100, 1, _MAX_LIMIT),
+            offset=query_int(request, "offset", 0, 0, 1 << 31),
         )
         return json_response({"members": [m.to_json() for m in members]})
 
@@ -259,45 +264,43 @@ class DirectoryApi:
         return json_response(member.to_json(), 201)
 
     async def get_member(self, request: web.Request) -> web.Response:
-        member = await self.directory.member(request.match_info["id"])
+        member = await self.directory.member(_path_id(request))
         groups = await store.groups_of(self.directory.db, member.id)
         return json_response({**member.to_json(), "groups": groups})
 
     async def update_member(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         body.pop("id", None)
-        member = await self.directory.update_member(request.match_info["id"], body)
+        member = await self.directory.update_member(_path_id(request), body)
         return json_response(member.to_json())
 
     async def delete_member(self, request: web.Request) -> web.Response:
-        await self.directory.delete_member(request.match_info["id"])
-        return json_response({"deleted": request.match_info["id"]})
+        await self.directory.delete_member(_path_id(request))
+        return json_response({"deleted": _path_id(request)})
 
     async def move_member(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         if "unit" not in body:
             raise Invalid("缺少目标单位 unit", field="unit", reason="missing_unit")
-        member = await self.directory.move_member(request.match_info["id"], body["unit"])
+        member = await self.directory.move_member(_path_id(request), body["unit"])
         return json_response(member.to_json())
 
     async def set_flowing(self, request: web.Request) -> web.Response:
         body = await read_json(request) if request.can_read_body else {}
-        member = await self.directory.set_flowing(request.match_info["id"], body)
+        member = await self.directory.set_flowing(_path_id(request), body)
         return json_response(member.to_json())
 
     async def clear_flowing(self, request: web.Request) -> web.Response:
-        member = await self.directory.clear_flowing(request.match_info["id"])
+        member = await self.directory.clear_flowing(_path_id(request))
         return json_response(member.to_json())
 
     async def member_unread(self, request: web.Request) -> web.Response:
-        member = await self.directory.member(request.match_info["id"])
+        member = await self.directory.member(_path_id(request))
         return json_response({"member": member.id, "unread": await self.unread(member.id)})
 
     # -- groups ---------------------------------------------------------------------------
     async def list_groups(self, request: web.Request) -> web.Response:
-        groups = await store.list_groups(
-            self.directory.db, member=request.query.get("member") or None
-        )
+        groups = await store.list_groups(self.directory.db, member=_query_id(request, "member"))
         return json_response({"groups": [g.to_json() for g in groups]})
 
     async def create_group(self, request: web.Request) -> web.Response:
@@ -305,18 +308,18 @@ class DirectoryApi:
         return json_response(group.to_json(), 201)
 
     async def get_group(self, request: web.Request) -> web.Response:
-        group = await self.directory.group(request.match_info["id"])
+        group = await self.directory.group(_path_id(request))
         return json_response(group.to_json())
 
     async def update_group(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         body.pop("id", None)
-        group = await self.directory.update_group(request.match_info["id"], body)
+        group = await self.directory.update_group(_path_id(request), body)
         return json_response(group.to_json())
 
     async def delete_group(self, request: web.Request) -> web.Response:
-        await self.directory.delete_group(request.match_info["id"])
-        return json_response({"deleted": request.match_info["id"]})
+        await self.directory.delete_group(_path_id(request))
+        return json_response({"deleted": _path_id(request)})
 
     async def add_group_member(self, request: web.Request) -> web.Response:
         body = await read_json(request) if request.can_read_body else {}
@@ -324,13 +327,13 @@ class DirectoryApi:
         if not isinstance(owner, bool):
             raise Invalid("owner 应为 true 或 false", field="owner", reason="bad_value")
         group = await self.directory.add_to_group(
-            request.match_info["id"], request.match_info["member"], owner
+            _path_id(request), _path_id(request, "member"), owner
         )
         return json_response(group.to_json())
 
     async def remove_group_member(self, request: web.Request) -> web.Response:
         group = await self.directory.remove_from_group(
-            request.match_info["id"], request.match_info["member"]
+            _path_id(request), _path_id(request, "member")
         )
         return json_response(group.to_json())
 

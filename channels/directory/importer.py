@@ -12,8 +12,7 @@ import asyncio
 import logging
 import re
 import time
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -24,6 +23,7 @@ from channels.directory.model import (
     Group,
     Member,
     Unit,
+    normalize_id,
     parse_bool,
     parse_id,
     parse_kind,
@@ -144,11 +144,9 @@ class _Units:
         value = value.strip()
         if not value:
             return None
-        if value in self.ids:
-            return value
-        ascii_id = unicodedata.normalize("NFKC", value).strip()  # ｂ１ typed with an IME
-        if ascii_id in self.ids:
-            return ascii_id
+        unit_id = normalize_id(value)  # ｂ１ typed with an IME is b1
+        if unit_id in self.ids:
+            return unit_id
         found = self.by_name.get(value, set())
         if len(found) == 1:
             return next(iter(found))
@@ -160,12 +158,39 @@ class _Units:
         raise FieldError("unknown_unit", f"{what}“{value}”不存在")
 
 
+@dataclass(slots=True)
+class _Parsed:
+    """One row after its cells were parsed (before it is compared with the directory):
+    ``values`` holds the parsed cells of the columns the file has."""
+
+    number: int
+    cells: Mapping[str, str]
+    values: dict[str, Any]
+    bad: bool
+
+
 def _split(value: str) -> list[str]:
     return [x for x in _LIST_SPLIT.split(value.strip()) if x]
 
 
+def _member_ids(value: str, what: str) -> list[str]:
+    """A list cell of member ids, each one normalised and checked like any id."""
+    return [parse_id(item, what) for item in _split(value)]
+
+
+async def _turn(i: int) -> None:
+    """Every ``_YIELD`` rows a turn of the event loop: a long file must not hold it
+    (other clients' frames go out meanwhile)."""
+    if i % _YIELD == _YIELD - 1:
+        await asyncio.sleep(0)
+
+
 async def run_import(directory: Directory, kind: str, raw: bytes) -> ImportResult:
-    """Validate and (when every row is right) apply; the result carries the row errors."""
+    """Validate and (when every row is right) apply; the result carries the row errors.
+
+    The cells are parsed first, outside any transaction (on SQLite a transaction
+    holds the store for everyone); the comparison with the directory and the writes
+    then run in one transaction."""
     result = ImportResult(kind)
     try:
         table = read_table(raw, kind)
@@ -182,15 +207,16 @@ async def run_import(directory: Directory, kind: str, raw: bytes) -> ImportResul
             rows.error(None, "missing_column", f"缺少“{aliases}”列（或英文 {name}）")
     if result.errors:
         return result
+    parsed = await _PARSERS[kind](rows)
     affected: set[str] | None
     joins: Joins = {}
+    if result.errors:  # nothing will be written: compare for the other errors, no lock
+        await _APPLY[kind](directory.db, directory, rows, parsed, joins)
+        result.errors.sort(key=lambda e: e.row)
+        return result
     async with directory.db.transaction() as tx:
-        if kind == "members":
-            affected = await _members(tx, rows)
-        elif kind == "units":
-            affected = await _units(tx, rows)
-        else:
-            affected = await _groups(tx, directory, rows, joins)
+        affected = await _APPLY[kind](tx, directory, rows, parsed, joins)
+    result.errors.sort(key=lambda e: e.row)
     if result.changed:
         log.info(
             "import of %s: %d created, %d updated, %d unchanged",
@@ -199,8 +225,8 @@ async def run_import(directory: Directory, kind: str, raw: bytes) -> ImportResul
             result.updated,
             result.unchanged,
         )
+        await directory.joined(joins)  # before the change notices: see Directory.joined
         await directory.changed(affected)
-        await directory.joined(joins)
     return result
 
 
@@ -216,51 +242,65 @@ def _count(result: ImportResult, before: object, after: object) -> bool:
     return True
 
 
-async def _existing_members(db: Database, ids: Sequence[str]) -> dict[str, Member]:
-    found: dict[str, Member] = {}
-    for i in range(0, len(ids), _CHUNK):
-        for m in await store.list_members(db, ids=ids[i : i + _CHUNK], limit=_CHUNK):
-            found[m.id] = m
-    return found
+# -- members --------------------------------------------------------------------------
+_MEMBER_CELLS: Final[dict[str, Callable[[str], Any]]] = {
+    "roles": parse_roles,
+    "flowing": lambda v: parse_bool(v, "流动党员"),
+    "location": lambda v: parse_text(v, "现居地"),
+    "phone": parse_phone,
+    "wechat": lambda v: parse_text(v, "微信号", 64),
+    "wecom": lambda v: parse_text(v, "企业微信", 64),
+}
 
 
-async def _members(db: Database, rows: _Rows) -> set[str] | None:
-    units = _Units(await store.list_units(db))
-    table, result = rows.table, rows.result
-    ids = [c.get("id", "").strip() for _, c in table.rows]
-    existing = await _existing_members(db, [i for i in ids if i])
-    plan: list[tuple[Member | None, Member]] = []
-    for i, (number, cells) in enumerate(table.rows):
-        if i % _YIELD == _YIELD - 1:
-            await asyncio.sleep(0)
+async def _parse_members(rows: _Rows) -> list[_Parsed]:
+    out: list[_Parsed] = []
+    for i, (number, cells) in enumerate(rows.table.rows):
+        await _turn(i)
         rows.row, rows.bad = number, False
-        mid = rows.cell(cells, "id", lambda v: parse_id(v))
-        name = rows.cell(cells, "name", lambda v: parse_name(v))
-        rows.unique_id(mid)
+        values: dict[str, Any] = {
+            "id": rows.cell(cells, "id", parse_id),
+            "name": rows.cell(cells, "name", parse_name),
+        }
+        rows.unique_id(values["id"])
+        for col, parse in _MEMBER_CELLS.items():
+            if rows.has(col):
+                values[col] = rows.cell(cells, col, parse)
+        out.append(_Parsed(number, cells, values, rows.bad))
+    return out
+
+
+async def _members(
+    db: Database, directory: Directory, rows: _Rows, parsed: Sequence[_Parsed], joins: Joins
+) -> set[str] | None:
+    units = _Units(await store.list_units(db))
+    result = rows.result
+    existing = await store.members_by_id(db, [p.values["id"] for p in parsed if p.values["id"]])
+    plan: list[tuple[Member | None, Member]] = []
+    for i, p in enumerate(parsed):
+        await _turn(i)
+        rows.row, rows.bad = p.number, p.bad
+        v, cells = p.values, p.cells
+        mid, name = v["id"], v["name"]
         before = existing.get(mid) if mid else None
         m = replace(before) if before else Member(id=mid or "", name=name or "", unit="")
         m.name = name or m.name
         if rows.has("unit"):
-            unit = rows.cell(cells, "unit", lambda v: units.resolve(v, "所属单位"))
-            if unit is None and not rows.bad and not cells.get("unit"):
+            unit = rows.cell(cells, "unit", lambda c: units.resolve(c, "所属单位"))
+            if unit is None and not cells.get("unit", "").strip():
                 rows.error("unit", "missing_unit", "缺少所属单位")
             m.unit = unit or m.unit
         elif before is None:
             rows.error(None, "missing_unit", "新成员缺少所属单位（文件没有“所属支部/单位”列）")
-        if rows.has("roles"):
-            m.roles = rows.cell(cells, "roles", parse_roles) or m.roles
-        if rows.has("flowing"):
-            m.flowing = bool(rows.cell(cells, "flowing", lambda v: parse_bool(v, "流动党员")))
+        if "roles" in v:
+            m.roles = v["roles"] or m.roles
+        if "flowing" in v:
+            m.flowing = bool(v["flowing"])
         if rows.has("home_unit"):
-            m.home_unit = rows.cell(cells, "home_unit", lambda v: units.resolve(v, "流出支部"))
-        if rows.has("location"):
-            m.location = rows.cell(cells, "location", lambda v: parse_text(v, "现居地"))
-        if rows.has("phone"):
-            m.phone = rows.cell(cells, "phone", parse_phone)
-        if rows.has("wechat"):
-            m.wechat = rows.cell(cells, "wechat", lambda v: parse_text(v, "微信号", 64))
-        if rows.has("wecom"):
-            m.wecom = rows.cell(cells, "wecom", lambda v: parse_text(v, "企业微信", 64))
+            m.home_unit = rows.cell(cells, "home_unit", lambda c: units.resolve(c, "流出支部"))
+        for col in ("location", "phone", "wechat", "wecom"):
+            if col in v:
+                setattr(m, col, v[col])
         if not m.flowing:
             m.home_unit = None
         elif m.home_unit is None:
@@ -300,32 +340,46 @@ def _on_cycles(parents: Mapping[str, str | None], starts: Sequence[str]) -> set[
     return {u for u in starts if verdict.get(u)}
 
 
-async def _units(db: Database, rows: _Rows) -> set[str] | None:
+async def _parse_units(rows: _Rows) -> list[_Parsed]:
+    out: list[_Parsed] = []
+    for i, (number, cells) in enumerate(rows.table.rows):
+        await _turn(i)
+        rows.row, rows.bad = number, False
+        values: dict[str, Any] = {
+            "id": rows.cell(cells, "id", parse_id),
+            "name": rows.cell(cells, "name", lambda v: parse_name(v, "名称")),
+        }
+        rows.unique_id(values["id"])
+        if rows.has("kind"):
+            values["kind"] = rows.cell(cells, "kind", parse_kind)
+        out.append(_Parsed(number, cells, values, rows.bad))
+    return out
+
+
+async def _units(
+    db: Database, directory: Directory, rows: _Rows, parsed: Sequence[_Parsed], joins: Joins
+) -> set[str] | None:
+    if not rows.result.errors:  # in the transaction: moves are checked under the lock
+        await store.lock_tree(db)
     stored = await store.list_units(db)
     existing = {u.id: u for u in stored}
     units = _Units(stored)
-    table, result = rows.table, rows.result
-    for _, cells in table.rows:  # units of the file may be parents of earlier rows
-        uid, name = cells.get("id", "").strip(), cells.get("name", "").strip()
-        if uid and name:
-            units.add(uid, name)
+    result = rows.result
+    for p in parsed:  # units of the file may be parents of earlier rows
+        if p.values["id"] is not None and p.values["name"] is not None:
+            units.add(p.values["id"], p.values["name"])
     plan: list[tuple[int, Unit]] = []
-    for i, (number, cells) in enumerate(table.rows):
-        if i % _YIELD == _YIELD - 1:
-            await asyncio.sleep(0)  # a long file must not hold the loop: others' frames go out
-        rows.row, rows.bad = number, False
-        uid = rows.cell(cells, "id", lambda v: parse_id(v))
-        name = rows.cell(cells, "name", lambda v: parse_name(v, "名称"))
-        rows.unique_id(uid)
+    for i, p in enumerate(parsed):
+        await _turn(i)
+        rows.row, rows.bad = p.number, p.bad
+        uid, name = p.values["id"], p.values["name"]
         before = existing.get(uid) if uid else None
         parent = before.parent if before else None
         if rows.has("parent"):
-            parent = rows.cell(cells, "parent", lambda v: units.resolve(v, "上级单位"))
-        kind = before.kind if before else "other"
-        if rows.has("kind"):
-            kind = rows.cell(cells, "kind", parse_kind) or kind
+            parent = rows.cell(p.cells, "parent", lambda c: units.resolve(c, "上级单位"))
+        kind = p.values.get("kind") or (before.kind if before else "other")
         if uid is not None and name is not None and not rows.bad:
-            plan.append((number, Unit(uid, name, parent, kind)))
+            plan.append((p.number, Unit(uid, name, parent, kind)))
     parents: dict[str, str | None] = {u.id: u.parent for u in stored}
     parents.update({u.id: u.parent for _, u in plan})
     await asyncio.sleep(0)
@@ -370,23 +424,38 @@ def _parents_first(plan: Sequence[Unit]) -> list[Unit]:
     return ordered
 
 
-async def _groups(db: Database, directory: Directory, rows: _Rows, joins: Joins) -> set[str] | None:
+async def _parse_groups(rows: _Rows) -> list[_Parsed]:
+    out: list[_Parsed] = []
+    for i, (number, cells) in enumerate(rows.table.rows):
+        await _turn(i)
+        rows.row, rows.bad = number, False
+        values: dict[str, Any] = {
+            "id": rows.cell(cells, "id", parse_id),
+            "name": rows.cell(cells, "name", lambda v: parse_name(v, "群组名称")),
+        }
+        rows.unique_id(values["id"])
+        for col in ("owners", "members"):
+            if rows.has(col):
+                values[col] = rows.cell(cells, col, lambda v: _member_ids(v, "成员编号")) or []
+        out.append(_Parsed(number, cells, values, rows.bad))
+    return out
+
+
+async def _groups(
+    db: Database, directory: Directory, rows: _Rows, parsed: Sequence[_Parsed], joins: Joins
+) -> set[str] | None:
     units = _Units(await store.list_units(db))
-    table, result = rows.table, rows.result
-    listed: list[str] = []
-    for _, cells in table.rows:
-        listed += _split(cells.get("owners", "")) + _split(cells.get("members", ""))
-    known = await store.existing_members(db, listed)
-    gids = sorted({c.get("id", "").strip() for _, c in table.rows} - {""})
+    result = rows.result
+    listed = [mid for p in parsed for col in ("owners", "members") for mid in p.values.get(col, ())]
+    known = set(await store.members_by_id(db, listed))
+    gids = sorted({p.values["id"] for p in parsed if p.values["id"]})
     stored: dict[str, Group] = {}
     for i in range(0, len(gids), _CHUNK):
         stored.update((g.id, g) for g in await store.list_groups(db, ids=gids[i : i + _CHUNK]))
     plan: list[tuple[Group | None, Group]] = []
-    for number, cells in table.rows:
-        rows.row, rows.bad = number, False
-        gid = rows.cell(cells, "id", lambda v: parse_id(v))
-        name = rows.cell(cells, "name", lambda v: parse_name(v, "群组名称"))
-        rows.unique_id(gid)
+    for p in parsed:
+        rows.row, rows.bad = p.number, p.bad
+        gid, name = p.values["id"], p.values["name"]
         before = stored.get(gid) if gid else None
         g = (
             replace(before, owners=list(before.owners), members=list(before.members))
@@ -395,11 +464,11 @@ async def _groups(db: Database, directory: Directory, rows: _Rows, joins: Joins)
         )
         g.name = name or g.name
         if rows.has("unit"):
-            g.unit = rows.cell(cells, "unit", lambda v: units.resolve(v, "所属单位"))
+            g.unit = rows.cell(p.cells, "unit", lambda c: units.resolve(c, "所属单位"))
         for col in ("owners", "members"):
-            if not rows.has(col):
+            if col not in p.values:
                 continue
-            ids = _split(cells.get(col, ""))
+            ids: list[str] = p.values[col]
             for mid in ids:
                 if mid not in known:
                     rows.error(col, "unknown_member", f"成员“{mid}”不存在")
@@ -416,6 +485,17 @@ async def _groups(db: Database, directory: Directory, rows: _Rows, joins: Joins)
         if _count(result, before, g):
             touched |= await directory.write_group(db, g, joins)
     return touched
+
+
+_Apply = Callable[
+    [Database, Directory, _Rows, Sequence[_Parsed], Joins], Awaitable[set[str] | None]
+]
+_PARSERS: Final[dict[str, Callable[[_Rows], Awaitable[list[_Parsed]]]]] = {
+    "members": _parse_members,
+    "units": _parse_units,
+    "groups": _parse_groups,
+}
+_APPLY: Final[dict[str, _Apply]] = {"members": _members, "units": _units, "groups": _groups}
 
 
 def store_now() -> int:

@@ -26,6 +26,7 @@ __all__ = [
     "Member",
     "Unit",
     "kind_label",
+    "normalize_id",
     "parse_bool",
     "parse_id",
     "parse_kind",
@@ -210,12 +211,19 @@ def parse_text(value: object, what: str, max_len: int = 200) -> str | None:
     return s or None
 
 
+def normalize_id(value: str) -> str:
+    """The one normalisation of an id read from anywhere (an API field, a path, a CSV
+    cell): full-width letters and digits typed with a Chinese IME (``ｍ００１``) become
+    ASCII (NFKC) and the surrounding blanks go. Every id that is compared with a
+    stored one goes through here, so ``ｍ１`` and ``m1`` are always the same record."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
 def parse_id(value: object, what: str = "编号") -> str:
-    """An id; full-width letters and digits typed with a Chinese IME (``ｍ００１``)
-    are NFKC-normalised to ASCII first."""
+    """An id (see :func:`normalize_id`), checked against the id alphabet."""
     s = parse_text(value, what, 128)
     if s is not None:
-        s = unicodedata.normalize("NFKC", s).strip() or None
+        s = normalize_id(s) or None
     if s is None:
         raise FieldError("missing_id", f"缺少{what}")
     if not _ID.fullmatch(s):
@@ -227,7 +235,7 @@ def parse_ref(value: object, what: str) -> str | None:
     """An optional reference to a unit by id (``parent``, ``home_unit``), NFKC-
     normalised like the ids themselves; None when empty."""
     s = parse_text(value, what, 128)
-    return None if s is None else unicodedata.normalize("NFKC", s).strip() or None
+    return None if s is None else normalize_id(s) or None
 
 
 def parse_name(value: object, what: str = "姓名") -> str:

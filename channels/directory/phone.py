@@ -11,8 +11,10 @@ from adapters.phone import compact_number
 __all__ = ["PhoneError", "mask_phone", "mask_wechat", "normalize_phone"]
 
 _MAINLAND_MOBILE: Final = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
-# a landline without its trunk 0: area code (2-4 digits, not starting with 0) + number
-_MAINLAND_LANDLINE: Final = re.compile(r"[1-9][0-9]{8,10}", re.ASCII)
+# a landline without its trunk 0: area code (2-4 digits, not starting with 0) + number.
+# The only area code starting with 1 is Beijing's 10 (with 8-digit numbers): any other
+# 1… is a mobile number, and one of 10 digits is a mistyped mobile, not a landline.
+_MAINLAND_LANDLINE: Final = re.compile(r"10[0-9]{8}|[2-9][0-9]{8,10}", re.ASCII)
 _E164: Final = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
 
 

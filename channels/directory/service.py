@@ -100,7 +100,11 @@ class Directory:
                 log.exception("directory change listener failed")
 
     async def joined(self, joins: Mapping[str, set[str]]) -> None:
-        """After the commit: tell the join listeners who was added to which group."""
+        """After the commit: tell the join listeners who was added to which group.
+        Called before :meth:`changed`: until the cache is cleared a connected member
+        cannot subscribe the group yet, so their unread count is set to start at the
+        join before they can read anything there (a read after the join is kept
+        anyway: see ``ReadMarkers.start_at``)."""
         for group, members in joins.items():
             if not members:
                 continue
@@ -175,6 +179,7 @@ class Directory:
             kind=_field(lambda: parse_kind(body.get("kind")), "kind"),
         )
         async with self.db.transaction() as tx:
+            await store.lock_tree(tx)
             if await store.get_unit(tx, unit.id) is not None:
                 raise Conflict(f"单位编号“{unit.id}”已存在", field="id", reason="duplicate_id")
             await self._check_parent(tx, unit.id, unit.parent)
@@ -184,6 +189,8 @@ class Directory:
 
     async def update_unit(self, unit_id: str, body: Mapping[str, Any]) -> Unit:
         async with self.db.transaction() as tx:
+            if "parent" in body:  # a move: checked for cycles under the tree's lock
+                await store.lock_tree(tx)
             unit = await store.get_unit(tx, unit_id)
             if unit is None:
                 raise NotFound(f"单位“{unit_id}”不存在")
@@ -331,7 +338,7 @@ class Directory:
         """Store ``g`` with exactly its members; returns the members whose access
         changed. The members new to the group are added to ``joins[g.id]``."""
         await self._check_unit(db, g.unit, "unit")
-        known = await store.existing_members(db, g.members)
+        known = await store.members_by_id(db, g.members)
         for mid in g.members:
             if mid not in known:
                 raise Invalid(f"成员“{mid}”不存在", field="members", reason="unknown_member")
@@ -371,8 +378,8 @@ class Directory:
                 raise Conflict(f"群组编号“{g.id}”已存在", field="id", reason="duplicate_id")
             joins: Joins = {}
             touched = await self.write_group(tx, g, joins)
+        await self.joined(joins)  # first: see joined()
         await self.changed(touched)
-        await self.joined(joins)
         return g
 
     async def update_group(self, group_id: str, body: Mapping[str, Any]) -> Group:
@@ -383,8 +390,8 @@ class Directory:
             self._group_from(g, body)
             joins: Joins = {}
             touched = await self.write_group(tx, g, joins)
+        await self.joined(joins)  # first: see joined()
         await self.changed(touched)
-        await self.joined(joins)
         return g
 
     async def delete_group(self, group_id: str) -> None:
@@ -401,11 +408,11 @@ class Directory:
                 raise NotFound(f"群组“{group_id}”不存在")
             if await store.get_member(tx, member_id) is None:
                 raise NotFound(f"成员“{member_id}”不存在")
-            already = member_id in dict(await store.group_members(tx, group_id))
+            already = await store.in_group(tx, group_id, member_id)
             await store.set_group_member(tx, group_id, member_id, owner)
-        await self.changed({member_id})
         if not already:
-            await self.joined({group_id: {member_id}})
+            await self.joined({group_id: {member_id}})  # first: see joined()
+        await self.changed({member_id})
         return await self.group(group_id)
 
     async def remove_from_group(self, group_id: str, member_id: str) -> Group:

@@ -14,20 +14,22 @@ from channels.directory.model import Group, Member, Unit
 from hub.core.interfaces import Database, Row
 
 __all__ = [
-    "MAX_DEPTH",
+    "SUBTREE",
     "ancestors",
     "delete_group",
     "delete_member",
     "delete_unit",
-    "existing_members",
     "get_group",
     "get_member",
     "get_unit",
     "group_members",
     "groups_of",
+    "in_group",
     "list_groups",
     "list_members",
     "list_units",
+    "lock_tree",
+    "members_by_id",
     "members_with_role",
     "put_group",
     "put_member",
@@ -42,14 +44,19 @@ __all__ = [
     "unit_usage",
 ]
 
-# the bound of an ancestor walk: only there to stop on a cycle, far beyond any real
-# tree (an import accepts any depth, and the cycle check must see the whole chain)
-MAX_DEPTH: Final = 1_000_000
+_CHUNK: Final = 500  # ids per IN (...) list
 _MEMBER_COLS: Final = "id, name, unit, roles, flowing, home_unit, location, phone, wechat, wecom"
-_SUBTREE: Final = (
+# The one subtree CTE (prefix of a query; its argument is the root). UNION, not UNION
+# ALL: each unit is in ``sub`` once, so a cycle in the tree ends the walk instead of
+# running it forever, and no depth bound is needed (an import accepts any depth).
+SUBTREE: Final = (
     "WITH RECURSIVE sub (id) AS (SELECT id FROM dir_units WHERE id = ? "
-    "UNION ALL SELECT u.id FROM dir_units u JOIN sub ON u.parent = sub.id) "
+    "UNION SELECT u.id FROM dir_units u JOIN sub ON u.parent = sub.id) "
 )
+# Serialises the writers that change the tree's shape (create, move, import of units)
+# on PostgreSQL, so two concurrent moves (A under B, B under A) cannot both pass the
+# cycle check; SQLite runs one write transaction at a time anyway.
+_TREE_LOCK: Final = 0x545A_0001
 
 
 def _unit(r: Row) -> Unit:
@@ -90,7 +97,7 @@ async def list_units(
     sql, args = "", list[Any]()
     where: list[str] = []
     if root is not None:
-        sql, args = _SUBTREE, [root]
+        sql, args = SUBTREE, [root]
         where.append("id IN (SELECT id FROM sub)")
     if parent is not None:
         where.append("parent = ?")
@@ -106,22 +113,35 @@ async def list_units(
 
 
 async def subtree(db: Database, unit_id: str) -> list[str]:
-    rows = await db.fetch(_SUBTREE + "SELECT id FROM sub", unit_id)
+    rows = await db.fetch(SUBTREE + "SELECT id FROM sub", unit_id)
     return [r["id"] for r in rows]
 
 
 async def ancestors(db: Database, unit_id: str) -> list[str]:
-    """``unit_id`` and its ancestors up to the root, nearest first (cycle-safe)."""
+    """``unit_id`` and its ancestors up to the root, nearest first. Cycle-safe without
+    a depth bound: the CTE is a UNION (a unit on a cycle comes back as the same row,
+    which ends the recursion) and the order is the walk of the parents in Python."""
     rows = await db.fetch(
-        "WITH RECURSIVE up (id, parent, depth) AS ("
-        "SELECT id, parent, 0 FROM dir_units WHERE id = ? "
-        "UNION ALL SELECT u.id, u.parent, up.depth + 1 FROM dir_units u "
-        "JOIN up ON u.id = up.parent WHERE up.depth < ?) "
-        "SELECT id FROM up ORDER BY depth",
+        "WITH RECURSIVE up (id, parent) AS (SELECT id, parent FROM dir_units WHERE id = ? "
+        "UNION SELECT u.id, u.parent FROM dir_units u JOIN up ON u.id = up.parent) "
+        "SELECT id, parent FROM up",
         unit_id,
-        MAX_DEPTH,
     )
-    return [r["id"] for r in rows]
+    parent_of: dict[str, str | None] = {r["id"]: r["parent"] for r in rows}
+    chain: list[str] = []
+    seen: set[str] = set()
+    node: str | None = unit_id
+    while node is not None and node in parent_of and node not in seen:
+        chain.append(node)
+        seen.add(node)
+        node = parent_of[node]
+    return chain
+
+
+async def lock_tree(tx: Database) -> None:
+    """Take the tree's write lock for the rest of the transaction (PostgreSQL)."""
+    if tx.dialect == "postgresql":
+        await tx.fetchval("SELECT pg_advisory_xact_lock(?)", _TREE_LOCK)
 
 
 async def put_unit(db: Database, unit: Unit, now: int) -> None:
@@ -187,7 +207,7 @@ async def list_members(
     where: list[str] = []
     if unit is not None:
         if recursive:
-            sql, args = _SUBTREE, [unit]
+            sql, args = SUBTREE, [unit]
             where.append("(unit IN (SELECT id FROM sub) OR home_unit IN (SELECT id FROM sub))")
         else:
             where.append("(unit = ? OR home_unit = ?)")
@@ -273,6 +293,14 @@ async def group_members(db: Database, group_id: str) -> list[tuple[str, bool]]:
     return [(r["member"], bool(r["owner"])) for r in rows]
 
 
+async def in_group(db: Database, group_id: str, member: str) -> bool:
+    """Whether ``member`` is in the group (one row, not the group's list)."""
+    row = await db.fetchrow(
+        "SELECT 1 FROM dir_group_members WHERE group_id = ? AND member = ?", group_id, member
+    )
+    return row is not None
+
+
 async def get_group(db: Database, group_id: str) -> Group | None:
     r = await db.fetchrow("SELECT id, name, unit FROM dir_groups WHERE id = ?", group_id)
     if r is None:
@@ -322,17 +350,15 @@ async def list_groups(
     return list(groups.values())
 
 
-async def existing_members(db: Database, ids: Sequence[str]) -> set[str]:
-    """Which of ``ids`` are members (one query per 500 ids)."""
-    found: set[str] = set()
+async def members_by_id(db: Database, ids: Sequence[str]) -> dict[str, Member]:
+    """The members among ``ids``, by id (one query per 500 ids): what an import
+    compares its rows with, and which of a list of ids exist."""
+    found: dict[str, Member] = {}
     unique = sorted(set(ids))
-    for i in range(0, len(unique), 500):
-        chunk = unique[i : i + 500]
-        rows = await db.fetch(
-            "SELECT id FROM dir_members WHERE id IN (" + ", ".join("?" * len(chunk)) + ")",
-            *chunk,
-        )
-        found.update(r["id"] for r in rows)
+    for i in range(0, len(unique), _CHUNK):
+        chunk = unique[i : i + _CHUNK]
+        for m in await list_members(db, ids=chunk, limit=len(chunk)):
+            found[m.id] = m
     return found
 
 

@@ -4,13 +4,13 @@ member's inbox (member token) and the ack-link pages."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
 
 from channels.directory.api import require_admin
+from channels.directory.model import normalize_id
 from channels.notices import ledger
 from channels.notices.classification import ClassifiedRefused
 from channels.notices.export import SHEET_CSP, csv_bytes, sheet_html
@@ -19,33 +19,21 @@ from channels.notices.model import STATES, Draft, Notice, bad, parse_draft
 from channels.notices.pages import page_headers
 from channels.notices.policy import parse_policy
 from channels.notices.service import Notices, notice_from_row
+from channels.params import query_int
 from hub.auth import TokenVerifier
 from hub.protocol.errors import Code, HubError
 from hub.server.http import json_response, read_json
 
-__all__ = ["NoticesApi", "query_int", "sender_of"]
+__all__ = ["NoticesApi", "sender_of"]
 
 log = logging.getLogger("channels.notices.api")
 security = logging.getLogger("channels.security")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_INT: Final = re.compile(r"-?[0-9]{1,12}", re.ASCII)
 _COLS: Final = (
     "id, kind, sender, title, body, attachments, audience, require_ack, deadline, "
     "classification, urgency, policy, recipients, created_at, recalled_at, recalled_by"
 )
-
-
-def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name, "")
-    if raw == "":
-        return default
-    if not _INT.fullmatch(raw):  # int() would take " 1_0" and full-width or Arabic-Indic digits
-        raise bad(f"参数 {name} 应为整数")
-    value = int(raw)
-    if not lo <= value <= hi:
-        raise bad(f"参数 {name} 应在 {lo} 到 {hi} 之间")
-    return value
 
 
 def sender_of(caller: str, body: dict[str, Any]) -> str:
@@ -224,7 +212,7 @@ class NoticesApi:
         items, total = await self.notices.list_receipts(
             n.id,
             state=request.query.get("state") or None,
-            unit=request.query.get("unit") or None,
+            unit=normalize_id(request.query.get("unit", "")) or None,
             limit=limit,
             offset=offset,
         )
@@ -247,7 +235,7 @@ class NoticesApi:
         items, _ = await self.notices.list_receipts(
             n.id,
             state=request.query.get("state") or None,
-            unit=request.query.get("unit") or None,
+            unit=normalize_id(request.query.get("unit", "")) or None,
             limit=100000,
             offset=0,
         )

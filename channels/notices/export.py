@@ -1,4 +1,5 @@
-"""Receipt lists: the paged query, the CSV export and the printable 回执单 (HTML)."""
+"""Receipt lists as files: the CSV export and the printable 回执单 (HTML); the paged
+query itself is :meth:`channels.notices.service.Notices.list_receipts`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from channels.directory.csvio import write_csv
-from channels.notices.model import RANK, STATES, Notice, bad
+from channels.notices.model import Notice
 from channels.notices.pages import csp
-from hub.core.interfaces import Database
 
-__all__ = ["SHEET_CSP", "STATE_LABELS", "csv_bytes", "list_receipts", "sheet_html"]
+__all__ = ["SHEET_CSP", "STATE_LABELS", "csv_bytes", "sheet_html"]
 
 STATE_LABELS: Final = {"sent": "已发送", "delivered": "已送达", "read": "已阅读", "acked": "已签收"}
 CHANNEL_LABELS: Final = {
@@ -24,61 +24,12 @@ CHANNEL_LABELS: Final = {
     "api": "接口",
 }
 _CN: Final = timedelta(hours=8)
-_SUBTREE: Final = (
-    "WITH RECURSIVE sub (id) AS (SELECT id FROM dir_units WHERE id = ? "
-    "UNION ALL SELECT u.id FROM dir_units u JOIN sub ON u.parent = sub.id) "
-)
 
 
 def fmt_ts(ms: int | None) -> str:
     if ms is None:
         return ""
     return (datetime.fromtimestamp(ms / 1000, UTC) + _CN).strftime("%Y-%m-%d %H:%M:%S")
-
-
-async def list_receipts(
-    db: Database, notice: str, *, state: str | None, unit: str | None, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of receipts (by unit, then member) and the number matching."""
-    sql, args = "", list[Any]()
-    where = ["r.notice = ?"]
-    if unit is not None:
-        sql, args = _SUBTREE, [unit]
-        where.append("r.unit IN (SELECT id FROM sub)")
-    args.append(notice)
-    if state == "unsigned":
-        where.append("r.rank < 3")
-    elif state is not None:
-        if state not in RANK:
-            raise bad("state 应为 sent、delivered、read、acked 或 unsigned")
-        where.append("r.rank = ?")
-        args.append(RANK[state])
-    cond = " WHERE " + " AND ".join(where)
-    total = await db.fetchval(f"{sql}SELECT COUNT(*) FROM ntc_receipts r{cond}", *args)
-    rows = await db.fetch(
-        f"{sql}SELECT r.member, r.unit, r.rank, r.delivered_at, r.read_at, r.acked_at, r.channel, "
-        "m.name AS member_name, u.name AS unit_name FROM ntc_receipts r "
-        "LEFT JOIN dir_members m ON m.id = r.member LEFT JOIN dir_units u ON u.id = r.unit"
-        f"{cond} ORDER BY r.unit, r.member LIMIT ? OFFSET ?",
-        *args,
-        limit,
-        offset,
-    )
-    out = [
-        {
-            "member": r["member"],
-            "name": r["member_name"],
-            "unit": r["unit"],
-            "unit_name": r["unit_name"],
-            "state": STATES[int(r["rank"])],
-            "delivered_at": r["delivered_at"],
-            "read_at": r["read_at"],
-            "acked_at": r["acked_at"],
-            "channel": r["channel"],
-        }
-        for r in rows
-    ]
-    return out, int(total)
 
 
 def csv_bytes(items: Sequence[dict[str, Any]]) -> bytes:

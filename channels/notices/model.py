@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from channels.directory.model import normalize_id
 from channels.notices.classification import check_classification
 from hub.protocol.errors import Code, HubError
 
@@ -148,11 +149,12 @@ def _ids(value: object, what: str) -> list[str]:
         return []
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not all(
-        isinstance(v, str) and _ID.fullmatch(v) for v in value
-    ):
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise bad(f"{what}应为编号的列表")
-    return list(dict.fromkeys(value))
+    ids = [normalize_id(v) for v in value]  # the directory's one normalisation: ｂ１ is b1
+    if not all(_ID.fullmatch(v) for v in ids):
+        raise bad(f"{what}应为编号的列表")
+    return list(dict.fromkeys(ids))
 
 
 def parse_audience(raw: object) -> Audience:

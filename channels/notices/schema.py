@@ -2,7 +2,8 @@
 
 * ``ntc_notices`` — one row per notice or alert (``kind``).
 * ``ntc_receipts`` — the current receipt of each recipient: a projection of the
-  ledger, kept for fast counts and lists (the audit checks it against the ledger).
+  ledger, kept for fast counts and lists (the audit checks it against the ledger);
+  with the recipient's unit and (flowing members) home unit as they were at send time.
 * ``ntc_events`` — the ledger: append-only, one hash chain per notice.
 * ``ntc_heads`` — the last sequence number and hash of each notice's chain (the
   row that serializes appends across processes).
@@ -99,4 +100,17 @@ CREATE TABLE ntc_refusals (
 );
 """
 
-MIGRATIONS: Final[list[Migration]] = [_V1]
+# The home unit of a flowing recipient, saved at send time (NULL when the member was
+# not flowing, or flowing within their own unit): the roll-up and ``?unit=`` read it
+# from the receipt, not from the directory as it is now. Receipts stored before are
+# filled from the directory as it is at the migration.
+_V2: Final = """
+ALTER TABLE ntc_receipts ADD COLUMN home_unit TEXT;
+UPDATE ntc_receipts SET home_unit = (
+    SELECT m.home_unit FROM dir_members m
+    WHERE m.id = ntc_receipts.member AND m.flowing = 1 AND m.home_unit <> ntc_receipts.unit
+);
+CREATE INDEX ntc_receipts_home_unit ON ntc_receipts (notice, home_unit);
+"""
+
+MIGRATIONS: Final[list[Migration]] = [_V1, _V2]

@@ -14,8 +14,9 @@ from typing import Any, Final
 import orjson
 
 from channels.directory.service import Directory
+from channels.directory.store import SUBTREE
 from channels.notices import ledger
-from channels.notices.audience import resolve
+from channels.notices.audience import Recipient, resolve
 from channels.notices.model import RANK, STATES, Draft, Notice
 from channels.notices.receipts import Change, ReceiptBook
 from hub.core.interfaces import Database, Row
@@ -132,7 +133,7 @@ class Notices:
             recipients=len(recipients),
             created_at=now,
         )
-        members = [m for m, _ in recipients]
+        members = [m for m, _, _ in recipients]
         try:
             async with self.db.transaction() as tx:
                 await self._insert(tx, n, draft.idem, recipients)
@@ -154,7 +155,7 @@ class Notices:
         return None if r is None else notice_from_row(r)
 
     async def _insert(
-        self, tx: Database, n: Notice, idem: str | None, recipients: Sequence[tuple[str, str]]
+        self, tx: Database, n: Notice, idem: str | None, recipients: Sequence[Recipient]
     ) -> None:
         await tx.execute(
             f"INSERT INTO ntc_notices ({_COLS}, idem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -178,15 +179,16 @@ class Notices:
             idem,
         )
         await tx.executemany(
-            "INSERT INTO ntc_receipts (notice, member, unit, rank) VALUES (?, ?, ?, 0)",
-            [(n.id, m, u) for m, u in recipients],
+            "INSERT INTO ntc_receipts (notice, member, unit, home_unit, rank) "
+            "VALUES (?, ?, ?, ?, 0)",
+            [(n.id, m, u, home) for m, u, home in recipients],
         )
         detail = {
             "title": n.title,
             "kind": n.kind,
             "classification": n.classification,
             "recipients": len(recipients),
-            "recipients_sha256": ledger.recipients_digest([m for m, _ in recipients]),
+            "recipients_sha256": ledger.recipients_digest([m for m, _, _ in recipients]),
         }
         await ledger.append(
             tx,
@@ -380,9 +382,8 @@ class Notices:
         Linear in the units involved: one query for the receipts, one for the tree,
         each chain walked once."""
         rows = await self.db.fetch(
-            "SELECT r.unit AS unit, m.home_unit AS home, r.rank AS rank, COUNT(*) AS n "
-            "FROM ntc_receipts r LEFT JOIN dir_members m ON m.id = r.member "
-            "AND m.flowing = 1 WHERE r.notice = ? GROUP BY r.unit, m.home_unit, r.rank",
+            "SELECT unit, home_unit AS home, rank, COUNT(*) AS n FROM ntc_receipts "
+            "WHERE notice = ? GROUP BY unit, home_unit, rank",
             notice_id,
         )
         if not rows:
@@ -399,6 +400,7 @@ class Notices:
         def add(table: dict[str, list[int]], unit: str, rank: int, n: int) -> None:
             table.setdefault(unit, [0] * width)[rank] += n
 
+        commons: dict[tuple[str, str], str | None] = {}  # (unit, home) -> first shared
         for r in rows:
             unit, home, rank, n = str(r["unit"]), r["home"], int(r["rank"]), int(r["n"])
             add(own, unit, rank, n)
@@ -407,8 +409,11 @@ class Notices:
             home = str(home)
             # counted once more from the home unit up to (not including) the first
             # ancestor it shares with the unit: a correction there cancels the double
-            up = set(_chain(unit, parent_of))
-            common = next((u for u in _chain(home, parent_of) if u in up), None)
+            key = (unit, home)
+            if key not in commons:  # once per pair, not once per (pair, rank) row
+                up = set(_chain(unit, parent_of))
+                commons[key] = next((u for u in _chain(home, parent_of) if u in up), None)
+            common = commons[key]
             add(own, home, rank, n)
             add(via, home, rank, n)
             if common is not None:
@@ -462,9 +467,8 @@ class Notices:
         where = ["r.notice = ?"]
         via = "0"
         if unit is not None:
-            sql, args = _SUBTREE, [unit]
-            home = "(m.flowing = 1 AND m.home_unit IN (SELECT id FROM sub))"
-            where.append(f"(r.unit IN (SELECT id FROM sub) OR {home})")
+            sql, args = SUBTREE, [unit]
+            where.append("(r.unit IN (SELECT id FROM sub) OR r.home_unit IN (SELECT id FROM sub))")
             via = "CASE WHEN r.unit IN (SELECT id FROM sub) THEN 0 ELSE 1 END"
         args.append(notice)
         if state == "unsigned":
@@ -485,7 +489,7 @@ class Notices:
         rows = await self.db.fetch(
             f"{sql}SELECT r.member, r.unit, r.rank, r.delivered_at, r.read_at, r.acked_at, "
             f"r.channel, m.name AS member_name, u.name AS unit_name, {via} AS via_home, "
-            "CASE WHEN m.flowing = 1 THEN m.home_unit END AS home_unit"
+            "r.home_unit"
             f"{joins}{cond} ORDER BY r.unit, r.member LIMIT ? OFFSET ?",
             *args,
             limit,
@@ -508,12 +512,6 @@ class Notices:
             for r in rows
         ]
         return out, int(total)
-
-
-_SUBTREE: Final = (
-    "WITH RECURSIVE sub (id) AS (SELECT id FROM dir_units WHERE id = ? "
-    "UNION ALL SELECT u.id FROM dir_units u JOIN sub ON u.parent = sub.id) "
-)
 
 
 def _chain(unit: str, parent_of: dict[str, str | None]) -> list[str]:

@@ -13,6 +13,7 @@ client should reconnect after one is :func:`reconnect_allowed`.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 __all__ = ["Close", "Code", "HubError", "reconnect_allowed"]
 
@@ -66,14 +67,16 @@ def reconnect_allowed(code: int) -> bool:
 
 
 class HubError(Exception):
-    """An error with a protocol code; its message is safe to show to the client."""
+    """An error with a protocol code; its message is safe to show to the client.
+    ``details`` (e.g. ``field``, ``reason``) go into an HTTP error body beside them."""
 
-    __slots__ = ("code", "message")
+    __slots__ = ("code", "details", "message")
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, **details: Any) -> None:
         super().__init__(code, message)
         self.code = int(code)
         self.message = message
+        self.details = details
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

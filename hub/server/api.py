@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from hub.core.node import Node
 from hub.core.stats import LATENCY_BUCKETS
+from hub.numbers import parse_int
 from hub.protocol.errors import Code, HubError
 from hub.protocol.names import validate_channel
 from hub.protocol.requests import MAX_HISTORY_LIMIT, MAX_IDEM_LEN, Since
@@ -41,7 +42,7 @@ def _int_param(request: web.Request, name: str, minimum: int) -> int | None:
     if raw is None or raw == "":
         return None
     try:
-        value = int(raw)
+        value = parse_int(raw)  # ASCII digits: int() would take "１２" and " 1_0"
     except ValueError:
         raise HubError(Code.BAD_REQUEST, f"'{name}' must be an integer") from None
     if value < minimum:

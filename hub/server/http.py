@@ -4,6 +4,7 @@ with the protocol's codes, body parsing, and the API-key check."""
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -22,6 +23,8 @@ __all__ = [
     "read_json",
     "require_api_key",
 ]
+
+log = logging.getLogger("hub.http")
 
 API_KEY: Final = web.AppKey("api_key", str)
 
@@ -47,8 +50,8 @@ def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
-def _error(status: int, code: int, message: str) -> web.Response:
-    return json_response({"error": {"code": code, "message": message}}, status)
+def _error(status: int, code: int, message: str, **details: Any) -> web.Response:
+    return json_response({"error": {**details, "code": code, "message": message}}, status)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -60,7 +63,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except HubError as exc:
-        return _error(STATUS_OF.get(exc.code, 400), exc.code, exc.message)  # type: ignore[call-overload]
+        status = STATUS_OF.get(exc.code, 400)  # type: ignore[call-overload]
+        return _error(status, exc.code, exc.message, **exc.details)
     except RequestPayloadError:  # a malformed body (bad chunk, bad compression)
         resp = _error(400, Code.BAD_REQUEST, "malformed request body")
         resp.force_close()
@@ -71,6 +75,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = error_code(exc.status)
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
         return _error(exc.status, code, message or exc.reason)
+    except Exception:  # a bug: logged with its traceback, answered as JSON all the same
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _error(500, Code.INTERNAL, "internal error")
 
 
 def require_api_key(request: web.Request) -> None:

@@ -466,3 +466,18 @@ async def test_provider_error_that_echoes_the_number_and_secret_is_masked_in_the
     assert "139****0003" in logged
     for leaked in ("13900000003", standins.aliyun.access_key_secret):
         assert leaked not in logged, leaked
+
+
+@pytest.mark.parametrize(
+    "bad_time", [" 1:00", "+1:00", "٢٢:٠٠", "２２:００", "1:000", "24:00", "22:60"]
+)
+async def test_quiet_hours_need_ascii_hh_mm(
+    tmp_path: Path, database_url: str, standins: Standins, bad_time: str
+) -> None:
+    async with alert_hub(tmp_path / "q", database_url, FakeClock(NIGHT), standins) as h:
+        body = {"quiet_hours": {"start": bad_time, "end": "07:00"}}
+        status, resp = await h.api("PUT", "/api/alerts/prefs/fa", body)
+        assert status == 400 and resp["error"]["code"] == 107, resp
+        assert "HH:MM" in resp["error"]["message"]
+        prefs = await h.ok("GET", "/api/alerts/prefs/fa")
+        assert prefs["quiet_hours"] == {"start": "22:00", "end": "07:00"}  # unchanged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,54 @@ async def test_unread_starts_at_the_join_by_import_and_new_group(org: DomainHub)
     await org.ok("POST", "/api/groups", {"id": "g1", "name": "新群", "members": ["m2", "flow1"]})
     _, reply = await _connect(org, "flow1")
     assert reply["unread"] == {"group:g1": 0}
+
+
+async def test_the_join_marker_is_set_before_access_changes(org: DomainHub) -> None:
+    """The change notices (which clear the access cache, so a connected member can
+    subscribe the group) come after the unread marker is set at the join, on every
+    path that adds members: the membership route, PATCH, a new group, an import."""
+    m2 = await _as(org, "m2")
+    for i in range(3):
+        await _say(m2, "group:g1", f"消息 {i}")
+    seen: list[dict[str, int]] = []
+
+    async def at_change(members: set[str] | None) -> None:
+        if members and "m3" in members:
+            seen.append(await org.ext.chat.markers.of("m3", ["group:g1", "group:g9"]))
+
+    org.ext.directory.listeners.insert(0, at_change)
+    await org.ok("PUT", "/api/groups/g1/members/m3", {})
+    assert seen == [{"group:g1": 3}]
+    await org.ok("DELETE", "/api/groups/g1/members/m3")
+    await _say(m2, "group:g1", "再见")
+    seen.clear()
+    await org.ok("PATCH", "/api/groups/g1", {"members": ["m1", "m2", "m3"]})
+    assert seen == [{"group:g1": 4}]
+    await org.ok("DELETE", "/api/groups/g1/members/m3")
+    await _say(m2, "group:g1", "又一条")
+    seen.clear()
+    csv = "编号,名称,成员\ng1,安园工作群,m1、m2、m3\n"
+    status, body = await org.api("POST", "/api/directory/import?kind=groups", data=csv.encode())
+    assert status == 200 and body["updated"] == 1, body
+    assert seen == [{"group:g1": 5}]
+    seen.clear()
+    await org.ok("POST", "/api/groups", {"id": "g9", "name": "新群", "members": ["m3"]})
+    assert seen == [{"group:g1": 5, "group:g9": 0}]
+
+
+async def test_a_read_after_the_join_is_not_moved_back(org: DomainHub) -> None:
+    """A join processed late (its top read before the member read a newer message)
+    does not move the member's marker back below what they read."""
+    m2 = await _as(org, "m2")
+    for _ in range(3):
+        await _say(m2, "group:g1", "旧消息")
+    before_join = int(time.time() * 1000) - 1
+    await org.ok("PUT", "/api/groups/g1/members/m3", {})
+    c, _ = await _connect(org, "m3")
+    await c.ok("subscribe", channel="group:g1")
+    top = await _say(m2, "group:g1", "新消息")
+    assert (await c.ok("read", channel="group:g1", offset=top))["offset"] == top
+    # the late join: the top it read (3) and the time it started, before the read
+    await org.ext.chat.markers.start_at({"m3"}, "group:g1", top - 1, before_join)
+    assert (await c.ok("unread"))["unread"]["group:g1"] == 0
+    assert await org.ext.chat.markers.get("m3", "group:g1") == top

@@ -150,6 +150,8 @@ def test_lease_and_period_settings_are_checked(tmp_path: Path) -> None:
         (["--escalation-lease", "abc"], {}),
         ([], {"HUB_ESCALATION_LEASE": "0.2"}),
         (["--escalation-period", "-1"], {}),
+        (["--escalation-period", "１"], {}),  # full-width: float() would take it
+        ([], {"HUB_ESCALATION_LEASE": "١٢٠"}),  # Arabic-Indic digits
         (["--config", str(config)], {}),
     ):
         out = subprocess.run(

@@ -142,3 +142,62 @@ async def test_export_reimports_unchanged(dhub: DomainHub) -> None:
             assert "'+8613800138000" in text and "党务工作者、干部" in text
         status, body = await _import(dhub, kind, data)
         assert status == 200 and body["changed"] is False, body
+
+
+# -- ids typed full-width (ｍ１ with a Chinese IME) are the stored ids ------------------
+async def test_fullwidth_member_id_updates_the_stored_member(org: DomainHub) -> None:
+    before = await org.ok("GET", "/api/members/m1")
+    assert before["phone"] == "+8613800138000"
+    status, body = await _import(org, "members", "编号,姓名,所属单位\nｍ１,王芳二,ｂ１\n".encode())
+    assert status == 200 and body["updated"] == 1 and body["created"] == 0, body
+    after = await org.ok("GET", "/api/members/m1")
+    assert after == {**before, "name": "王芳二"}  # the columns the file lacks are kept
+    # the same row again: nothing changes
+    status, body = await _import(org, "members", "编号,姓名,所属单位\nｍ１,王芳二,b1\n".encode())
+    assert status == 200 and body["unchanged"] == 1 and not body["changed"], body
+    # ｍ１ and m1 in one file are the same member twice
+    status, body = await _import(org, "members", "编号,姓名\nm1,甲\nｍ１,乙\n".encode())
+    assert status == 400 and body["errors"][0]["code"] == "duplicate_id", body
+
+
+async def test_fullwidth_group_id_keeps_its_members(org: DomainHub) -> None:
+    before = await org.ok("GET", "/api/groups/g1")
+    assert before["members"] == ["m1", "m2", "staff1"]
+    status, body = await _import(org, "groups", "编号,名称\nｇ１,安园工作群改\n".encode())
+    assert status == 200 and body["updated"] == 1 and body["created"] == 0, body
+    after = await org.ok("GET", "/api/groups/g1")
+    assert after == {**before, "name": "安园工作群改"}
+
+
+async def test_fullwidth_member_ids_in_group_cells(org: DomainHub) -> None:
+    data = "编号,名称,群主,成员\ng1,安园工作群,ｓｔａｆｆ１,ｍ１、m2、ｍ３\n"
+    status, body = await _import(org, "groups", data.encode())
+    assert status == 200 and not body["errors"] and body["updated"] == 1, body
+    g1 = await org.ok("GET", "/api/groups/g1")
+    assert g1["owners"] == ["staff1"] and g1["members"] == ["m1", "m2", "m3", "staff1"]
+    # an id that is not an id is a row error naming the cell, not "unknown member"
+    status, body = await _import(org, "groups", "编号,名称,成员\ng1,群,m1、王 芳\n".encode())
+    assert status == 400 and [e["code"] for e in body["errors"]] == ["bad_id"], body
+    assert body["errors"][0]["column"] == "成员"
+
+
+async def test_fullwidth_unit_ids_in_any_order(org: DomainHub) -> None:
+    # the child comes first and names its parent full-width, or the parent is full-width
+    data = "编号,名称,上级单位\ny2,子,ｙ１\nｙ１,父,d\nx2,子二,x1\nｘ１,父二,ｄ\n"
+    status, body = await _import(org, "units", data.encode())
+    assert status == 200 and not body["errors"] and body["created"] == 4, body
+    assert (await org.ok("GET", "/api/units/y2"))["parent"] == "y1"
+    assert (await org.ok("GET", "/api/units/x2"))["ancestors"] == ["x1", "d"]
+    status, body = await _import(org, "units", "编号,名称,上级单位\nｙ２,子,y1\n".encode())
+    assert status == 200 and body["unchanged"] == 1, body
+
+
+async def test_fullwidth_ids_in_api_paths_and_fields(org: DomainHub) -> None:
+    m1 = await org.ok("GET", "/api/members/ｍ１")
+    assert m1["id"] == "m1"
+    g = await org.ok("POST", "/api/groups", {"id": "ｇ９", "name": "群", "members": ["ｍ１"]})
+    assert g["id"] == "g9" and g["members"] == ["m1"]
+    g = await org.ok("PUT", "/api/groups/ｇ９/members/ｍ２")
+    assert g["members"] == ["m1", "m2"]
+    units = await org.ok("GET", "/api/units?parent=ｃ１")
+    assert [u["id"] for u in units["units"]] == ["b1"]

@@ -368,3 +368,96 @@ async def test_flowing_member_counts_under_the_home_branch(nhub: DomainHub) -> N
     ):
         sheet = await r.text()
     assert r.status == 200 and "陈静" in sheet and "刘洋" in sheet
+
+
+async def test_fullwidth_ids_in_audience_and_unit_filter(nhub: DomainHub) -> None:
+    n = await send(nhub, audience={"units": ["ｂ１"], "members": ["ｍ３"]})
+    assert n["audience"]["units"] == ["b1"] and n["audience"]["members"] == ["m3"]
+    assert n["recipients"] == 4  # m1 m2 flow1 (home b1), m3
+    page = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?unit=%EF%BD%82%EF%BC%91")
+    assert page["total"] == 3, page  # ?unit=ｂ１
+
+
+async def _rollup(h: DomainHub, notice: str) -> dict[str, tuple[int, int]]:
+    info = await h.ok("GET", f"/api/notices/{notice}")
+    return {u["unit"]: (u["total"], u["via_home"]) for u in info["units"]}
+
+
+async def _unit_pages(h: DomainHub, notice: str) -> dict[str, tuple[int, list[str]]]:
+    out = {}
+    for unit in ("d", "s1", "c1", "b1", "s2", "b2"):
+        page = await h.ok("GET", f"/api/notices/{notice}/receipts?unit={unit}")
+        via = sorted(r["member"] for r in page["receipts"] if r["via_home"])
+        out[unit] = (page["total"], via)
+    return out
+
+
+async def test_rollup_of_a_sent_notice_does_not_follow_later_directory_changes(
+    nhub: DomainHub,
+) -> None:
+    """The home unit is saved on the receipt at send time: marking flow1 back (or
+    moving their home) afterwards leaves that notice's numbers as they were."""
+    n = await send(nhub, audience={"units": ["d"], "subunits": True})
+    rollup, pages = await _rollup(nhub, n["id"]), await _unit_pages(nhub, n["id"])
+    assert rollup["b1"] == (3, 1) and pages["b1"] == (3, ["flow1"])  # m1 m2 + flow1 via home
+    await nhub.ok("DELETE", "/api/members/flow1/flowing")  # back home to b1
+    await nhub.ok("POST", "/api/members/m3/flowing", {"unit": "b1", "home_unit": "b2"})
+    assert await _rollup(nhub, n["id"]) == rollup
+    assert await _unit_pages(nhub, n["id"]) == pages
+    page = await nhub.ok("GET", f"/api/notices/{n['id']}/receipts?unit=b2")
+    flow1 = next(r for r in page["receipts"] if r["member"] == "flow1")
+    assert flow1["unit"] == "b2" and flow1["home_unit"] == "b1"
+    # a notice sent now sees the directory as it is now
+    later = await send(nhub, audience={"units": ["d"], "subunits": True})
+    now = await _rollup(nhub, later["id"])
+    assert now["b1"] == (4, 0) and now["b2"] == (1, 1)  # m1 m2 flow1 m3 | m3 via home
+
+
+async def test_migration_fills_the_home_unit_of_receipts_sent_before(
+    tmp_path: Path, database_url: str, clock: FakeClock
+) -> None:
+    """Receipts stored by the previous schema (no home unit column) get the home unit
+    the directory has when the hub is upgraded."""
+    async with notice_hub(tmp_path / "data", database_url, clock) as h:
+        await load_org(h)
+        n = await send(h, audience={"units": ["d"], "subunits": True})
+        expected = await _rollup(h, n["id"])
+        db = h.hub.runtime.store.database
+        # back to the previous version's table: the step that added the column undone
+        await db.execute("DROP INDEX ntc_receipts_home_unit")
+        await db.execute("ALTER TABLE ntc_receipts DROP COLUMN home_unit")
+        await db.execute("DELETE FROM hub_migrations WHERE component = 'notices' AND version = 2")
+    async with notice_hub(tmp_path / "data", database_url, clock) as h:
+        assert await _rollup(h, n["id"]) == expected
+        row = await h.hub.runtime.store.database.fetchrow(
+            "SELECT unit, home_unit FROM ntc_receipts WHERE notice = ? AND member = 'flow1'",
+            n["id"],
+        )
+        assert (row["unit"], row["home_unit"]) == ("b2", "b1")
+        nobody = await h.hub.runtime.store.database.fetchval(
+            "SELECT COUNT(*) FROM ntc_receipts WHERE notice = ? AND member <> 'flow1' "
+            "AND home_unit IS NOT NULL",
+            n["id"],
+        )
+        assert nobody == 0
+
+
+async def test_rollup_when_the_home_unit_is_above_or_below_the_attached_one(
+    nhub: DomainHub,
+) -> None:
+    """fa's home s1 is an ancestor of where they are attached (b1), fb's home b1 is a
+    descendant of where they are attached (s1): each is counted once on the shared
+    chain, and every unit's receipts page agrees with its roll-up row."""
+    await nhub.ok("POST", "/api/members", {"id": "fa", "name": "甲", "unit": "s1"})
+    await nhub.ok("POST", "/api/members/fa/flowing", {"unit": "b1"})
+    await nhub.ok("POST", "/api/members", {"id": "fb", "name": "乙", "unit": "b1"})
+    await nhub.ok("POST", "/api/members/fb/flowing", {"unit": "s1"})
+    n = await send(nhub, audience={"units": ["d"], "subunits": True})
+    rollup = await _rollup(nhub, n["id"])
+    assert rollup["d"] == (8, 0)  # admin1 staff1 m1 m2 m3 flow1 fa fb, once each
+    assert rollup["s1"] == (6, 1)  # staff1 m1 m2 fa fb + flow1 via home
+    assert rollup["c1"] == (5, 2) and rollup["b1"] == (5, 2)  # m1 m2 fa + flow1 fb via home
+    pages = await _unit_pages(nhub, n["id"])
+    for unit, (total, _via) in rollup.items():
+        assert pages[unit][0] == total, unit
+    assert pages["b1"][1] == ["fb", "flow1"] and pages["s1"][1] == ["flow1"]

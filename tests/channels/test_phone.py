@@ -21,6 +21,9 @@ from channels.directory.phone import PhoneError, mask_phone, mask_wechat, normal
         ("8613800138000", "+8613800138000"),
         ("＋86 13800138000", "+8613800138000"),
         ("010-6512 3456", "+861065123456"),
+        ("+86 10 6512 3456", "+861065123456"),
+        ("0755-8888 8888", "+8675588888888"),
+        ("020-8888 8888", "+862088888888"),
         ("+1 (415) 555-0100", "+14155550100"),
     ],
 )
@@ -28,7 +31,22 @@ def test_normalize(raw: str, e164: str) -> None:
     assert normalize_phone(raw) == e164
 
 
-@pytest.mark.parametrize("raw", ["", "123", "12800138000", "+86 123", "abc", "+0123456789"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "123",
+        "12800138000",
+        "+86 123",
+        "abc",
+        "+0123456789",
+        # a mobile with a digit missing is not a landline: 1… area codes are only 10
+        "+86 1380013800",
+        "01380013800",
+        "+86 0 1380013800",
+        "+86 1165123456",
+    ],
+)
 def test_refused(raw: str) -> None:
     with pytest.raises(PhoneError):
         normalize_phone(raw)

@@ -65,6 +65,10 @@ async def test_publish_and_history(hub: InProcessHub) -> None:
         ("/api/channels/chat:room/history", "since=1", 400, 107),
         ("/api/channels/chat:room/history", "since=x&epoch=e", 400, 107),
         ("/api/channels/chat:room/history", "limit=0", 400, 107),
+        ("/api/channels/chat:room/history", "limit=%EF%BC%91%EF%BC%90", 400, 107),  # １０
+        ("/api/channels/chat:room/history", "limit=1_0", 400, 107),
+        ("/api/channels/chat:room/history", "limit=%2010", 400, 107),  # " 10"
+        ("/api/channels/chat:room/history", "since=%D9%A1&epoch=e", 400, 107),  # ١
         ("/api/channels/chat:room/history", "since=1&epoch=e&before=3", 400, 107),
         ("/api/channels/bad name/history", "", 400, 102),
         ("/api/channels/nocolon/presence", "", 400, 102),
@@ -218,3 +222,30 @@ async def _gone(count: Any) -> bool:
 async def test_broker_metrics_exported(hub: InProcessHub) -> None:
     status, text = await raw(hub, "GET", "/metrics", key=None)
     assert status == 200 and "hub_broker_" not in text  # the memory broker has none
+
+
+class _BrokenRoute:
+    """An extension whose route fails with an unexpected exception (a bug)."""
+
+    def install(self, runtime: Any) -> None:
+        async def broken(request: Any) -> Any:
+            raise RuntimeError("a bug with the secret s3cr3t in it")
+
+        runtime.app.router.add_get("/api/broken", broken)
+
+    async def start(self, runtime: Any) -> None:
+        pass
+
+    async def stop(self, runtime: Any) -> None:
+        pass
+
+
+async def test_unexpected_error_is_a_json_500(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.support.hubs import running_hub
+
+    async with running_hub(tmp_path / "data", extensions=[_BrokenRoute()]) as hub:
+        status, body = await raw(hub, "GET", "/api/broken")
+    assert status == 500 and body == {"error": {"code": 100, "message": "internal error"}}, body
+    assert any("unexpected error on GET /api/broken" in r.getMessage() for r in caplog.records)

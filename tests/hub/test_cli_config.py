@@ -56,6 +56,11 @@ def test_precedence_default_file_env_flag(tmp_path: Path) -> None:
     [
         ({"HUB_PORT": "eighty"}, "HUB_PORT"),
         ({"HUB_PORT": "70000"}, "HUB_PORT"),
+        ({"HUB_PORT": "８０８０"}, "HUB_PORT"),  # full-width digits: int() takes them
+        ({"HUB_PORT": "8_080"}, "HUB_PORT"),
+        ({"HUB_HISTORY_SIZE": "١٠٠"}, "HUB_HISTORY_SIZE"),  # Arabic-Indic digits
+        ({"HUB_PING_INTERVAL": "２５"}, "HUB_PING_INTERVAL"),
+        ({"HUB_PING_INTERVAL": "nan"}, "HUB_PING_INTERVAL"),
         ({"HUB_RATE_LIMIT": "0"}, "HUB_RATE_LIMIT"),
         ({"HUB_JOIN_LEAVE": "perhaps"}, "HUB_JOIN_LEAVE"),
         ({"HUB_DATABASE_URL": "mysql://x"}, "HUB_DATABASE_URL"),
@@ -72,6 +77,37 @@ def test_bad_setting_exits_2_with_a_message(tmp_path: Path) -> None:
     r = hub("serve", "--port", "eighty", env={"HUB_DATA_DIR": str(tmp_path)})
     assert r.returncode == 2
     assert "configuration error: HUB_PORT" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ascii_numbers_are_still_read() -> None:
+    s = load_settings(
+        None, {"HUB_PORT": " 9004 ", "HUB_PING_INTERVAL": "2.5", "HUB_RATE_BURST": "3"}
+    )
+    assert (s.port, s.ping_interval, s.rate_burst) == (9004, 2.5, 3)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--port", "８０８０"], {}, "configuration error: HUB_PORT"),
+        ([], {"HUB_REDIS_URL": "redis://127.0.0.1:６３７９"}, "HUB_REDIS_URL: port"),
+        ([], {"HUB_REDIS_URL": "redis://127.0.0.1:6379/x"}, "HUB_REDIS_URL: db"),
+    ],
+)
+def test_non_ascii_numbers_exit_2_through_the_hub_script(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    import os
+
+    script = Path(sys.executable).parent / "hub"
+    full = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    full.update({"HUB_DATA_DIR": str(tmp_path), "HUB_PORT": "0", "HUB_WORKERS": "1", **env})
+    r = subprocess.run(
+        [str(script), "serve", *args],
+        capture_output=True, text=True, timeout=60, env=full, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_token_command_uses_the_dev_secret(tmp_path: Path) -> None:

@@ -138,3 +138,37 @@ def test_alert_stands_out_and_inbox_catches_up_after_reconnect(hub: Hub, people:
     got = hub.api("GET", "/api/inbox", token=hub.token("wang.fang"))
     assert got["notices"][0]["state"] == "acked"
     assert not people.errors
+
+
+def test_free_kind_labels_and_a_deep_tree_on_the_sender_pages(hub: Hub, people: People) -> None:
+    """A kind stored as written (联合党支部, or a word like ``constructor``) shows as
+    itself in the compose tree, and the dashboard's roll-up reaches the top of a
+    chain deeper than any fixed limit (the server takes any depth)."""
+    hub.api(
+        "POST",
+        "/api/units",
+        {"id": "k0", "name": "联合支部", "parent": "sfq", "kind": "联合党支部"},
+    )
+    hub.api(
+        "POST",
+        "/api/units",
+        {"id": "k1", "name": "特别小组", "parent": "k0", "kind": "constructor"},
+    )
+    depth = 80
+    for i in range(2, depth):
+        hub.api("POST", "/api/units", {"id": f"k{i}", "name": f"第{i}级", "parent": f"k{i - 1}"})
+    hub.api("POST", "/api/members", {"id": "deep1", "name": "周深", "unit": f"k{depth - 1}"})
+    zhang = sign_in(people, hub, "zhang.wei", "张伟", admin=True)
+    zhang.goto(f"{hub.url}/#/compose")
+    expect(zhang.get_by_role("checkbox", name="联合支部 联合党支部", exact=True)).to_be_visible()
+    expect(zhang.get_by_role("checkbox", name="特别小组 constructor", exact=True)).to_be_visible()
+    sent = hub.api(
+        "POST",
+        "/api/notices",
+        {"title": "深层通知", "body": "内容", "audience": {"units": ["k0"]}, "sender": "zhang.wei"},
+    )
+    zhang.goto(f"{hub.url}/#/notices/{sent['notice']['id']}")
+    for unit in ("k0", "k1", f"k{depth - 1}"):
+        expect(zhang.locator(f'#rollup tr[data-unit="{unit}"]')).to_have_count(1)
+    expect(zhang.locator('#rollup tr[data-unit="k0"] td.num').first).to_have_text("1")
+    assert not people.errors

@@ -28,6 +28,7 @@ from hub.brokers.redis.connector import Connector, RedisUrl, parse_url
 from hub.brokers.redis.presence import RedisPresence
 from hub.config import ConfigError, Settings
 from hub.core.interfaces import Broker, Presence, Store
+from hub.numbers import parse_float
 
 __all__ = ["Connector", "RedisBroker", "RedisPresence", "RedisUrl", "from_settings", "parse_url"]
 
@@ -39,7 +40,7 @@ def _seconds(settings: Settings, parsed: RedisUrl, name: str) -> float:
         value: float = getattr(settings, "redis_" + name)
         return value
     try:
-        value = float(raw)  # type: ignore[arg-type]
+        value = parse_float(str(raw))  # ASCII digits only
     except (TypeError, ValueError):
         raise ConfigError(f"HUB_REDIS_URL: {name} cannot be {raw!r}") from None
     if value < 0:

@@ -21,6 +21,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from hub.config import ConfigError
+from hub.numbers import parse_int
 
 __all__ = ["Connector", "RedisUrl", "parse_url"]
 
@@ -46,6 +47,14 @@ class RedisUrl:
     options: dict[str, str] = field(default_factory=dict)
 
 
+def _int(text: str, what: str) -> int:
+    """A port or database number of the URL: ASCII digits, else a ConfigError."""
+    try:
+        return parse_int(text)
+    except ValueError:
+        raise ConfigError(f"HUB_REDIS_URL: {what} cannot be {text!r}") from None
+
+
 def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     for part in netloc.split(","):
@@ -53,7 +62,7 @@ def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
         if not part:
             continue
         host, _, port = part.rpartition(":") if part.count(":") == 1 else (part, "", "")
-        out.append((host or part, int(port) if port else default_port))
+        out.append((host or part, _int(port, "port") if port else default_port))
     if not out:
         raise ConfigError("HUB_REDIS_URL names no host")
     return out
@@ -85,7 +94,7 @@ def parse_url(url: str) -> RedisUrl:
             url,
             _hosts(hostpart, 26379),
             service=service,
-            db=int(options.pop("db", db or "0")),
+            db=_int(options.pop("db", db or "0"), "db"),
             tls=options.pop("ssl", "").lower() in _TRUE,
             username=username,
             password=password,
@@ -106,7 +115,7 @@ def parse_url(url: str) -> RedisUrl:
     base = ("rediss" if tls else "redis") + "://" + split.netloc + split.path
     if options:
         base += "?" + urlencode(options)
-    return RedisUrl("single", base, _hosts(hostpart, 6379), db=int(path or "0"), hub=hub)
+    return RedisUrl("single", base, _hosts(hostpart, 6379), db=_int(path or "0", "db"), hub=hub)
 
 
 def _no_retry() -> Retry:

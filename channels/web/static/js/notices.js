@@ -8,6 +8,11 @@ const LABEL = { acked: '已签收', read: '已读未签收', delivered: '已送�
 const SHORT = { acked: '已签收', read: '已读', delivered: '已送达', sent: '未送达' };
 const COLOR = { acked: '#1d6b34', read: '#2f7fd1', delivered: '#e0a100', sent: '#c8c2bb' };
 
+// The label of a unit kind: a known code's Chinese label, else the kind itself (a free
+// label such as 联合党支部 is stored as written). Own keys only: `constructor` or
+// `toString` typed as a kind must show as text, not as Object.prototype's function.
+const kindLabel = (kinds, kind) => (Object.hasOwn(kinds, kind) ? kinds[kind] : kind);
+
 export class Notices {
   constructor(app) {
     this.app = app;
@@ -70,7 +75,7 @@ export class Notices {
       if (!list.length) return null;
       return h('ul', { class: 'tree' }, list.map((u) => h('li', {},
         h('label', {}, h('input', { type: 'checkbox', name: 'unit', value: u.id }), u.name,
-          h('span', { class: 'muted small' }, ` ${org.kinds[u.kind] ?? ''}`)), tree(u.id))));
+          h('span', { class: 'muted small' }, ` ${kindLabel(org.kinds, u.kind)}`)), tree(u.id))));
     };
     const ladder = h('ol', { class: 'ladder', 'aria-label': '升级梯度' });
     const addRung = (after = 30, unit = 'm', via = 'wechat') => {
@@ -221,19 +226,26 @@ export class Notices {
 
   rollup(d) {
     const rows = new Map();
+    // a unit and its ancestors, nearest first: any depth (the server accepts any), each
+    // unit once (a Set, so a cycle ends the walk), computed once per unit
+    const chains = new Map();
     const chain = (unit) => {
-      const out = [];
-      for (let u = unit; u && !out.includes(u) && out.length < 64; u = d.units.get(u)?.parent ?? null) out.push(u);
+      let out = chains.get(unit);
+      if (out) return out;
+      out = [];
+      const seen = new Set();
+      for (let u = unit; u && !seen.has(u); u = d.units.get(u)?.parent ?? null) { seen.add(u); out.push(u); }
+      chains.set(unit, out);
       return out;
     };
     for (const r of d.receipts.values()) {
       // a flowing member counts where attached and under the home unit, once where the chains meet
-      const attached = chain(r.unit);
+      const attached = new Set(chain(r.unit));
       const units = new Set([...attached, ...(r.home_unit ? chain(r.home_unit) : [])]);
       for (const u of units) {
-        if (!rows.has(u)) rows.set(u, { unit: u, name: d.units.get(u)?.name ?? (u === r.unit ? r.unit_name : u), depth: chain(u).length, via: 0, c: { sent: 0, delivered: 0, read: 0, acked: 0 } });
+        if (!rows.has(u)) rows.set(u, { unit: u, name: d.units.get(u)?.name ?? (u === r.unit ? r.unit_name : u), depth: 0, via: 0, c: { sent: 0, delivered: 0, read: 0, acked: 0 } });
         rows.get(u).c[r.state] += 1;
-        if (!attached.includes(u)) rows.get(u).via += 1;
+        if (!attached.has(u)) rows.get(u).via += 1;
       }
     }
     // the tree order: each unit followed by its sub-units
