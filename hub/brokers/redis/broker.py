@@ -31,6 +31,8 @@ from hub.store.batch import BatchWriter
 __all__ = ["RedisBroker"]
 
 PROBE_TIMEOUT = 1.0  # seconds a self-check may take (at least its interval)
+LIVE_WAIT = 2.0  # seconds a subscribe waits for a reconnecting pub/sub link
+RETRY_TOKEN_TTL_MS = 60_000  # a publish's own token outlives every retry of it
 
 log = logging.getLogger("hub.redis")
 
@@ -272,15 +274,27 @@ class RedisBroker:
         ts = self._clock()
         tail = msgpack.packb(ts) + msgpack.packb(from_) + msgpack.packb(data)
         keys = self._k(channel)
+        # Every publish carries a token of its own: redis-py retries the script on a
+        # fresh connection after a ConnectionError/TimeoutError (the first attempt
+        # may have run, its reply lost), and the script then answers "already
+        # published by this call" instead of publishing twice. Without a client
+        # key, the token's key lives only as long as a retry could come.
+        token = secrets.token_hex(8)
+        if idem is None:
+            key, key_ttl = keys.retry_prefix + token, RETRY_TOKEN_TTL_MS
+        else:
+            key, key_ttl = keys.idem_prefix + idem, self._ttl_ms
         args: list[Any] = [
             self._size,
             self._ttl_ms,
-            "0" if idem is None else "1",
+            "1",
             tail,
             keys.pubsub,
             self._pubcmd,
+            token,
+            key_ttl,
         ]
-        klist = [keys.meta, keys.stream, keys.meta if idem is None else keys.idem_prefix + idem]
+        klist = [keys.meta, keys.stream, key]
         try:
             res = await self._publish(keys=klist, args=args)
             if res[0] == -1:
@@ -289,7 +303,7 @@ class RedisBroker:
         except UNAVAILABLE_ERRORS as exc:
             raise _unavailable("publish", exc) from None
         offset, epoch = int(res[0]), res[1].decode()
-        if res[2]:
+        if res[2] == 1:
             return PublishResult(offset, epoch, duplicate=True)
         committed = self._writer.submit(
             ArchivedMessage(channel, epoch, offset, ts, from_, data_json, idem)
@@ -346,20 +360,26 @@ class RedisBroker:
         min_ts = self._clock() - self._ttl_ms
         return [p for p in pubs if p.offset >= low and p.ts >= min_ts]
 
-    def _check_live(self, channel: str) -> None:
+    async def _check_live(self, channel: str) -> None:
         """A position read for a subscriber needs its subscription confirmed first,
-        else publications between the read and the confirmation would be missed."""
+        else publications between the read and the confirmation would be missed.
+        A link that is reconnecting gets ``LIVE_WAIT`` seconds to confirm it."""
         name = self._k(channel).pubsub
-        if name in self._links.desired and not self._links.live(name):
+        links = self._links
+        if (
+            name in links.desired
+            and not links.live(name)
+            and not await links.wait_live(name, LIVE_WAIT)
+        ):
             raise HubError(Code.UNAVAILABLE, "broker subscription not active, retry")
 
     async def position(self, channel: str) -> Position:
-        self._check_live(channel)
+        await self._check_live(channel)
         epoch, top, _ = await self._read_or_108(channel, "-", "+", 0, False)
         return Position(top, epoch)
 
     async def recover(self, channel: str, since: Since) -> Recovery:
-        self._check_live(channel)
+        await self._check_live(channel)
         epoch, top, pubs = await self._read_or_108(
             channel, f"{since.offset + 1}-0", "+", self._size, False
         )
