@@ -4,6 +4,7 @@ with the protocol's codes, body parsing, and the API-key check."""
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -11,6 +12,8 @@ import orjson
 from aiohttp import web
 
 from hub.protocol.errors import Code, HubError
+
+log = logging.getLogger("hub.http")
 
 __all__ = [
     "API_KEY",
@@ -77,6 +80,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
         return _error(exc.status, code, message or exc.reason)
+    except (OSError, TimeoutError) as exc:  # a backend (store, broker) cannot be reached
+        log.warning("%s %s: backend unavailable: %r", request.method, request.path, exc)
+        return _error(503, Code.UNAVAILABLE, "service temporarily unavailable, retry")
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return _error(500, Code.INTERNAL, "internal error")
 
 
 def require_api_key(request: web.Request) -> None:
