@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
 from tests.chaos.support import PG_BIN, PgServer, api
+from tests.hub import redis_support
 from tests.support.hubs import HubProcess, wait_until
+
+redis_server = redis_support.redis_server  # fixture
 
 
 @pytest.fixture
@@ -49,3 +54,42 @@ async def test_publish_while_postgres_is_down_is_a_clean_503(
         await wait_until(publishes, timeout=30, interval=0.2, what="publishing again")
     h.stop()
     assert "Traceback" not in h.log(), h.log()
+
+
+@pytest.mark.parametrize("broker", ["memory", "redis"])
+async def test_retry_after_a_failed_archive_write_is_archived(
+    hub_process: HubProcess, pg: PgServer, broker: str, request: pytest.FixtureRequest
+) -> None:
+    """The first publish reached the broker but its archive write failed (108); the
+    client retries with the same key and is told "duplicate": the message must
+    then be in the archive, else the acknowledgement is not durable."""
+    h = hub_process
+    h.env = {"HUB_DATABASE_URL": pg.url, "HUB_WORKERS": "1"}
+    if broker == "redis":
+        if redis_support.REDIS_SERVER is None:
+            pytest.skip("redis-server is not installed")
+        server = request.getfixturevalue("redis_server")
+        h.env["HUB_REDIS_URL"] = server.url
+    h.start(timeout=60)
+    body = {"channel": "chat:room", "data": {"text": "二"}, "idem": "k-1"}
+    async with aiohttp.ClientSession() as s:
+        first = {"channel": "chat:room", "data": {"text": "一"}}
+        assert (await api(s, h, "POST", "/api/publish", first))[0] == 200
+        pg.stop("immediate")
+        st, reply = await api(s, h, "POST", "/api/publish", body)
+        assert st == 503 and reply["error"]["code"] == 108, reply
+        pg.start()
+
+        async def retried() -> Any:
+            st, reply = await api(s, h, "POST", "/api/publish", body)
+            return reply if st == 200 else None
+
+        reply = await wait_until(retried, timeout=30, interval=0.2, what="the retry")
+        assert reply["offset"] == 2
+    conn = await asyncpg.connect(pg.url)
+    try:
+        rows = await conn.fetch('SELECT "offset", data FROM hub_messages ORDER BY "offset"')
+    finally:
+        await conn.close()
+    assert [r["offset"] for r in rows] == [1, 2]
+    h.stop()

@@ -304,7 +304,16 @@ class RedisBroker:
             raise _unavailable("publish", exc) from None
         offset, epoch = int(res[0]), res[1].decode()
         if res[2] == 1:
-            return PublishResult(offset, epoch, duplicate=True)
+            # The earlier publish may have been answered 108 because its archive write
+            # failed (the store was down): archive it now (the write ignores rows it
+            # holds), so the acknowledgement of this retry means "durable" too.
+            if len(res) < 4:
+                return PublishResult(offset, epoch, duplicate=True)
+            o, _, ts0, from0, data0 = msgpack.unpackb(res[3])
+            again = ArchivedMessage(channel, epoch, o, ts0, from0, JSON.encode(data0), idem)
+            return PublishResult(
+                offset, epoch, duplicate=True, committed=self._writer.submit(again)
+            )
         committed = self._writer.submit(
             ArchivedMessage(channel, epoch, offset, ts, from_, data_json, idem)
         )

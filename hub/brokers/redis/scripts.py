@@ -44,8 +44,9 @@ class Keys:
 
 # KEYS: meta, stream, idem key (the client's key, or this publish's own token key)
 # ARGV: size, ttl_ms, (unused), tail, pubsub channel, PUBLISH|SPUBLISH, token, key ttl_ms
-# -> {offset, epoch, 0} published; {offset, epoch, 1} a duplicate of an earlier
-# publish with that key; {offset, epoch, 2} already published by this very call
+# -> {offset, epoch, 0} published; {offset, epoch, 1, payload} a duplicate of an
+# earlier publish with that key (its payload, to archive it again: the earlier
+# publish's archive write may have failed); {offset, epoch, 2} already published by this very call
 # (same token: an attempt whose reply was lost, retried); {-1, ''} the channel
 # has no meta yet. The key holds "<offset>:<token>" (older hubs wrote "<offset>").
 PUBLISH: Final = """
@@ -61,6 +62,8 @@ if seen then
   if off and first[1] and off > top - size
       and tonumber(string.match(first[1][1], '^%d+')) <= off then
     if token == ARGV[7] then return {off, epoch, 2} end
+    local e = redis.call('XRANGE', KEYS[2], off .. '-0', off .. '-0')
+    if e[1] then return {off, epoch, 1, e[1][2][2]} end
     return {off, epoch, 1}
   end
 end
