@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Final
 
 from aiohttp import web
@@ -148,6 +149,9 @@ class _NodeCollector(Collector):
             "hub_connections", "open WebSocket connections", value=n.connections
         )
         yield GaugeMetricFamily("hub_clients", "authenticated clients", value=len(n.clients))
+        yield GaugeMetricFamily(
+            "hub_tasks", "asyncio tasks alive in this process", value=len(asyncio.all_tasks())
+        )
         yield GaugeMetricFamily(
             "hub_subscriptions",
             "local subscriptions",
