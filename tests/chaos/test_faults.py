@@ -37,7 +37,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hub.client import Client, HubError, Message, Reset
+from hub.client import Client, HubError, Message, Reset, State, StateChange
 from tests.chaos.support import Deployment, api, deployment, summary
 from tests.support.hubs import HubProcess, wait_until
 
@@ -57,6 +57,7 @@ class Sub:
     order: list[int] = field(default_factory=list)  # offsets in the order handed on
     resets: int = 0
     reloaded: int = 0
+    connects: int = 0  # CONNECTED transitions: 1 + reconnects
     task: asyncio.Task[None] | None = None
 
 
@@ -183,13 +184,20 @@ async def test_faults_exactly_once(deployment: Deployment) -> None:
 
         async def open_sub(i: int) -> Sub:
             h = hubs[i % 2]
+            holder: list[Sub] = []
+
+            def on_state(change: StateChange) -> None:
+                if change.state is State.CONNECTED and holder:
+                    holder[0].connects += 1
+
             c = Client(
                 h.ws_url, h.token(f"s{i}", channels=GRANT), backoff=(0.1, 1.0),
-                request_timeout=20,
+                request_timeout=20, on_state=on_state,
             )  # fmt: skip
+            sub = Sub(c)
+            holder.append(sub)
             await c.connect()
             subscription = await c.subscribe(CH)
-            sub = Sub(c)
             sub.task = asyncio.create_task(consume(c, sub, subscription))
             return sub
 
@@ -275,6 +283,8 @@ async def test_faults_exactly_once(deployment: Deployment) -> None:
         resets = sum(x.resets for x in subs)
         reloaded = sum(x.reloaded for x in subs)
         delivered = sum(len(x.got) for x in subs)
+        reconnected = sum(1 for x in subs if x.connects > 1)
+        per_outage = {o.name: sum(1 for a in errors if o.excuses(a)) for o in outages}
         summary(
             "faults",
             subscribers=len(subs),
@@ -287,6 +297,8 @@ async def test_faults_exactly_once(deployment: Deployment) -> None:
             duplicates=duplicates,
             out_of_order=out_of_order,
             resets=resets,
+            reconnected=reconnected,
+            errors_by_fault="/".join(f"{k}:{v}" for k, v in per_outage.items()),
             reloaded_from_history=reloaded,
             history_missing=len(missing_hist),
             history_duplicates=len(dup_hist),
