@@ -264,3 +264,44 @@ async def test_publish_whose_reply_was_lost_is_retried_once(
         await watcher.close()
         await proxy.close()
         await store.close()
+
+
+async def _metric(s: aiohttp.ClientSession, h: HubProcess, name: str) -> float:
+    async with s.get(h.http_url + "/metrics") as r:
+        for line in (await r.text()).splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"no {name} in /metrics")
+
+
+async def test_readyz_is_ready_as_soon_as_redis_is_back(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The self-check's alarm (two failed checks in a row) must not keep /readyz at
+    503 until the check's next turn once Redis answers and the link is back: every
+    process sharing that Redis would be out of the load balancer meanwhile."""
+    h = HubProcess(
+        tmp_path / "data",
+        env={"HUB_REDIS_URL": redis_server.url + "?probe_interval=4", "HUB_WORKERS": "1"},
+    )
+    h.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            redis_server.stop()
+            await wait_until(lambda: _alarm(s, h), timeout=20, interval=0.2, what="the alarm")
+            redis_server.start()
+            reconnects = await _metric(s, h, "hub_broker_reconnects")
+
+            async def link_back() -> bool:
+                return await _metric(s, h, "hub_broker_reconnects") > reconnects
+
+            await wait_until(link_back, timeout=10, what="the link re-subscribed")
+            async with s.get(h.http_url + "/readyz") as r:
+                body = await r.json()
+                assert r.status == 200, body
+    finally:
+        h.stop()
+
+
+async def _alarm(s: aiohttp.ClientSession, h: HubProcess) -> bool:
+    return await _metric(s, h, "hub_broker_probe_failures") >= 2

@@ -102,6 +102,7 @@ class RedisBroker:
         self._probe_waiter: tuple[bytes, asyncio.Future[None]] | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self._probe_ok = True
+        self._probe_lock = asyncio.Lock()
         self._closed = False
         # counters for /metrics
         self.probe_failures = 0
@@ -154,8 +155,15 @@ class RedisBroker:
         return self._links.up
 
     async def ready(self) -> bool:
-        if not self._links.up or not self._probe_ok:
+        if not self._links.up:
             return False
+        if not self._probe_ok:
+            # The alarm stays until a self-check passes: run one now instead of
+            # answering "not ready" until the loop's next turn (up to an interval
+            # after Redis came back, on every process at once).
+            if not await self.probe(timeout=PROBE_TIMEOUT):
+                return False
+            self._probe_ok = True
         try:
             await self.connector.client.ping()
         except UNAVAILABLE_ERRORS:
@@ -488,17 +496,18 @@ class RedisBroker:
 
     async def probe(self, timeout: float) -> bool:
         """Publish to this process's probe channel and wait for it on the pub/sub link."""
-        nonce = secrets.token_bytes(8)
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._probe_waiter = (nonce, fut)
-        try:
-            if not self._links.up:
+        async with self._probe_lock:  # one waiter at a time (the loop, /readyz)
+            nonce = secrets.token_bytes(8)
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._probe_waiter = (nonce, fut)
+            try:
+                if not self._links.up:
+                    return False
+                await self.connector.client.execute_command(self._pubcmd, self._probe_name, nonce)
+                await asyncio.wait_for(fut, timeout)
+            except UNAVAILABLE_ERRORS as exc:
+                log.warning("redis self-check failed: %r", exc)
                 return False
-            await self.connector.client.execute_command(self._pubcmd, self._probe_name, nonce)
-            await asyncio.wait_for(fut, timeout)
-        except UNAVAILABLE_ERRORS as exc:
-            log.warning("redis self-check failed: %r", exc)
-            return False
-        finally:
-            self._probe_waiter = None
-        return True
+            finally:
+                self._probe_waiter = None
+            return True
