@@ -11,6 +11,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
+from hub.core.interfaces import backend_unavailable
 from hub.protocol.errors import Code, HubError
 
 log = logging.getLogger("hub.http")
@@ -80,10 +81,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
         return _error(exc.status, code, message or exc.reason)
-    except (OSError, TimeoutError) as exc:  # a backend (store, broker) cannot be reached
-        log.warning("%s %s: backend unavailable: %r", request.method, request.path, exc)
-        return _error(503, Code.UNAVAILABLE, "service temporarily unavailable, retry")
-    except Exception:
+    except Exception as exc:
+        if backend_unavailable(exc):  # a store or broker out of reach
+            log.warning("%s %s: backend unavailable: %r", request.method, request.path, exc)
+            return _error(503, Code.UNAVAILABLE, "service temporarily unavailable, retry")
         log.exception("%s %s failed", request.method, request.path)
         return _error(500, Code.INTERNAL, "internal error")
 

@@ -4,6 +4,7 @@ traceback; once PostgreSQL is back, publishing works again."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from tests.chaos.support import PG_BIN, PgServer, api
 from tests.hub import redis_support
 from tests.support.hubs import HubProcess, wait_until
+from tests.support.ws import open_ws
 
 redis_server = redis_support.redis_server  # fixture
 
@@ -93,3 +95,48 @@ async def test_retry_after_a_failed_archive_write_is_archived(
         await conn.close()
     assert [r["offset"] for r in rows] == [1, 2]
     h.stop()
+
+
+@pytest.mark.parametrize("via", ["http", "websocket"])
+async def test_connection_lost_mid_query_is_108(
+    hub_process: HubProcess, pg: PgServer, via: str
+) -> None:
+    """The hub's database connection is cut while a query runs (the server restarts,
+    the backend is terminated): the request is answered 108 / HTTP 503 with the JSON
+    error body, as any backend out of reach — not as an internal error (100/500)."""
+    h = hub_process
+    h.env = {"HUB_DATABASE_URL": pg.url, "HUB_WORKERS": "1"}
+    h.start(timeout=60)
+    lock = await asyncpg.connect(pg.url)
+    ws = await open_ws(h.ws_url, h.token("alice", channels=[{"channel": "chat:new"}]))
+    try:
+        async with aiohttp.ClientSession() as s:
+            tx = lock.transaction()
+            await tx.start()  # loading a channel the process has not seen waits for this
+            await lock.execute("LOCK TABLE hub_channels IN ACCESS EXCLUSIVE MODE")
+            if via == "http":
+                task = asyncio.create_task(api(s, h, "GET", "/api/channels/chat:new/history"))
+            else:
+                task = asyncio.create_task(ws.call("subscribe", timeout=20, channel="chat:new"))
+
+            async def waiting() -> list[int]:
+                rows = await lock.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND pid <> pg_backend_pid()"
+                )
+                return [r["pid"] for r in rows]
+
+            pids = await wait_until(waiting, timeout=20, interval=0.1, what="a query waiting")
+            for pid in pids:
+                await lock.execute("SELECT pg_terminate_backend($1)", pid)
+            result = await task
+            await tx.rollback()
+    finally:
+        await lock.close()
+    if via == "http":
+        st, body = result
+        assert st == 503 and body["error"]["code"] == 108, result
+    else:
+        assert result["ok"] is False and result["error"]["code"] == 108, result
+    h.stop()
+    assert "Traceback" not in h.log(), h.log()
