@@ -120,6 +120,8 @@ async def test_connection_lost_mid_query_is_108(
                 task = asyncio.create_task(ws.call("subscribe", timeout=20, channel="chat:new"))
 
             async def waiting() -> list[int]:
+                # inside a transaction pg_stat_activity is a snapshot: take a new one
+                await lock.execute("SELECT pg_stat_clear_snapshot()")
                 rows = await lock.fetch(
                     "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                     "AND pid <> pg_backend_pid()"
