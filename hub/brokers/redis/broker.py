@@ -31,7 +31,7 @@ from hub.store.batch import BatchWriter
 __all__ = ["RedisBroker"]
 
 PROBE_TIMEOUT = 1.0  # seconds a self-check may take (at least its interval)
-LIVE_WAIT = 2.0  # seconds a subscribe waits for a reconnecting pub/sub link
+LIVE_WAIT = 3.0  # seconds a subscribe waits for a reconnecting pub/sub link
 RETRY_TOKEN_TTL_MS = 60_000  # a publish's own token outlives every retry of it
 
 log = logging.getLogger("hub.redis")
