@@ -163,7 +163,17 @@ class MemoryBroker:
         if idem is not None:
             seen = log.seen(idem)
             if seen is not None:
-                return PublishResult(seen, log.epoch, duplicate=True)
+                # Archive the earlier publish again (rows already held are ignored): it
+                # may have been answered 108 because its write failed.
+                prior = next((p for p in log.window() if p.offset == seen), None)
+                if prior is None:
+                    return PublishResult(seen, log.epoch, duplicate=True)
+                again = ArchivedMessage(
+                    channel, log.epoch, seen, prior.ts, prior.from_, JSON.encode(prior.data), idem
+                )
+                return PublishResult(
+                    seen, log.epoch, duplicate=True, committed=self._writer.submit(again)
+                )
         ts = self._clock()
         log.top += 1
         pub = Publication(channel, log.top, log.epoch, ts, from_, data)

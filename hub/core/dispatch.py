@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from hub.auth import Identity
 from hub.core.client import Client, ClientState
+from hub.core.interfaces import backend_unavailable
 from hub.protocol.codec import DecodeError
 from hub.protocol.errors import Close, Code, HubError
 from hub.protocol.requests import (
@@ -137,7 +138,12 @@ class Dispatcher:
                 if client.bad >= _BAD_FRAMES_CLOSE:
                     client.close_after_requests(Close.MESSAGE_TOO_BIG, "messages too large", False)
             return
-        except Exception:
+        except Exception as exc:
+            if backend_unavailable(exc):  # a store or broker out of reach
+                log.warning("op %s: backend unavailable: %r", req.op, exc)
+                if req.id:
+                    client.reply_error(req.id, Code.UNAVAILABLE, "service unavailable, retry")
+                return
             log.exception("op %s failed", req.op)
             if req.id:
                 client.reply_error(req.id, Code.INTERNAL, "internal error")

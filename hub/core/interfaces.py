@@ -29,6 +29,7 @@ from hub.core.types import HistoryPage, Position, Publication, PublishResult, Re
 from hub.protocol.requests import Since
 
 __all__ = [
+    "UNAVAILABLE_ERRORS",
     "ArchivedMessage",
     "Broker",
     "BrokerHandler",
@@ -38,7 +39,17 @@ __all__ = [
     "Presence",
     "Row",
     "Store",
+    "backend_unavailable",
 ]
+
+# Errors meaning "a backend (store, broker) is out of reach": answered 108 (HTTP 503),
+# not as an internal error. A store adds its driver's classes when it is imported.
+UNAVAILABLE_ERRORS: list[type[BaseException]] = [OSError, TimeoutError]
+
+
+def backend_unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, tuple(UNAVAILABLE_ERRORS))
+
 
 Row: TypeAlias = Any  # sqlite3.Row / asyncpg.Record: row["col"] and row[0] both work
 Migration: TypeAlias = str | Mapping[str, str]  # one SQL script, or one per dialect

@@ -656,6 +656,8 @@ class Node:
         elif wait:
             try:
                 await asyncio.shield(fut)
+            except Exception:
+                pass
             finally:
                 self.stats.observe_publish(time.perf_counter() - t0)
             self.committed(result)

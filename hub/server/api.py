@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Final
 
 from aiohttp import web
@@ -149,6 +150,15 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+def _task_count() -> int:
+    """Tasks of the running loop; 0 when collected outside one (e.g. when the
+    registry describes its collectors at registration, as ``hub openapi`` does)."""
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:
+        return 0
+
+
 class _NodeCollector(Collector):
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -160,6 +170,9 @@ class _NodeCollector(Collector):
             "hub_connections", "open WebSocket connections", value=n.connections
         )
         yield GaugeMetricFamily("hub_clients", "authenticated clients", value=len(n.clients))
+        yield GaugeMetricFamily(
+            "hub_tasks", "asyncio tasks alive in this process", value=_task_count()
+        )
         yield GaugeMetricFamily(
             "hub_subscriptions",
             "local subscriptions",

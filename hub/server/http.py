@@ -12,6 +12,7 @@ import orjson
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from hub.core.interfaces import backend_unavailable
 from hub.protocol.errors import Code, HubError
 from hub.protocol.handshake import error_code
 
@@ -75,7 +76,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = error_code(exc.status)
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
         return _error(exc.status, code, message or exc.reason)
-    except Exception:  # a bug: logged with its traceback, answered as JSON all the same
+    except Exception as exc:  # a bug: logged with its traceback, answered as JSON all the same
+        if backend_unavailable(exc):  # a store or broker out of reach
+            log.warning("%s %s: backend unavailable: %r", request.method, request.path, exc)
+            return _error(503, Code.UNAVAILABLE, "service temporarily unavailable, retry")
         log.exception("unexpected error on %s %s", request.method, request.path)
         return _error(500, Code.INTERNAL, "internal error")
 

@@ -26,7 +26,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from hub.config import ConfigError, Settings
-from hub.core.interfaces import ArchivedMessage, ChannelSnapshot, Database, Migration, Row
+from hub.core.interfaces import (
+    UNAVAILABLE_ERRORS,
+    ArchivedMessage,
+    ChannelSnapshot,
+    Database,
+    Migration,
+    Row,
+)
 from hub.store.common import InTransaction, script_for
 
 __all__ = [
@@ -38,6 +45,26 @@ __all__ = [
 ]
 
 log = logging.getLogger("hub.store")
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """asyncpg's pool logs a traceback while the server is down ("Failed to restore the
+    pool connection floor"): keep the warning, on one line, with the error's repr."""
+    if record.exc_info and record.levelno <= logging.WARNING:
+        exc = record.exc_info[1]
+        record.msg = f"{record.getMessage()}: {exc!r}"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_one_line)
+# The connection was lost or refused (server down, restarting, the backend terminated):
+# answered 108, like any backend out of reach.
+UNAVAILABLE_ERRORS.extend(
+    [asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError]
+)
 
 _LOCK_NS: Final = 0x7A68_0001  # (ns, 1): migrations, (ns, 2): opening a store
 _RUN_NS: Final = 0x7A68_0002  # (ns, run key): held by a live run

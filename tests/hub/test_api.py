@@ -198,6 +198,7 @@ async def test_ops_endpoints(hub: InProcessHub) -> None:
     assert lines["hub_messages_in_total"] == 1 and lines["hub_messages_out_total"] == 1
     assert lines['hub_errors_total{code="104"}'] == 1
     assert lines["hub_publish_latency_seconds_count"] == 1
+    assert lines["hub_tasks"] >= 1  # at least the request handler's own task
 
 
 async def test_archive_retention(tmp_path: Any) -> None:

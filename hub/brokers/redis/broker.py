@@ -31,6 +31,8 @@ from hub.store.batch import BatchWriter
 __all__ = ["RedisBroker"]
 
 PROBE_TIMEOUT = 1.0  # seconds a self-check may take (at least its interval)
+LIVE_WAIT = 3.0  # seconds a subscribe waits for a reconnecting pub/sub link
+RETRY_TOKEN_TTL_MS = 60_000  # a publish's own token outlives every retry of it
 
 log = logging.getLogger("hub.redis")
 
@@ -100,6 +102,7 @@ class RedisBroker:
         self._probe_waiter: tuple[bytes, asyncio.Future[None]] | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self._probe_ok = True
+        self._probe_lock = asyncio.Lock()
         self._closed = False
         # counters for /metrics
         self.probe_failures = 0
@@ -152,8 +155,15 @@ class RedisBroker:
         return self._links.up
 
     async def ready(self) -> bool:
-        if not self._links.up or not self._probe_ok:
+        if not self._links.up:
             return False
+        if not self._probe_ok:
+            # The alarm stays until a self-check passes: run one now instead of
+            # answering "not ready" until the loop's next turn (up to an interval
+            # after Redis came back, on every process at once).
+            if not await self.probe(timeout=PROBE_TIMEOUT):
+                return False
+            self._probe_ok = True
         try:
             await self.connector.client.ping()
         except UNAVAILABLE_ERRORS:
@@ -272,15 +282,27 @@ class RedisBroker:
         ts = self._clock()
         tail = msgpack.packb(ts) + msgpack.packb(from_) + msgpack.packb(data)
         keys = self._k(channel)
+        # Every publish carries a token of its own: redis-py retries the script on a
+        # fresh connection after a ConnectionError/TimeoutError (the first attempt
+        # may have run, its reply lost), and the script then answers "already
+        # published by this call" instead of publishing twice. Without a client
+        # key, the token's key lives only as long as a retry could come.
+        token = secrets.token_hex(8)
+        if idem is None:
+            key, key_ttl = keys.retry_prefix + token, RETRY_TOKEN_TTL_MS
+        else:
+            key, key_ttl = keys.idem_prefix + idem, self._ttl_ms
         args: list[Any] = [
             self._size,
             self._ttl_ms,
-            "0" if idem is None else "1",
+            "1",
             tail,
             keys.pubsub,
             self._pubcmd,
+            token,
+            key_ttl,
         ]
-        klist = [keys.meta, keys.stream, keys.meta if idem is None else keys.idem_prefix + idem]
+        klist = [keys.meta, keys.stream, key]
         try:
             res = await self._publish(keys=klist, args=args)
             if res[0] == -1:
@@ -289,8 +311,17 @@ class RedisBroker:
         except UNAVAILABLE_ERRORS as exc:
             raise _unavailable("publish", exc) from None
         offset, epoch = int(res[0]), res[1].decode()
-        if res[2]:
-            return PublishResult(offset, epoch, duplicate=True)
+        if res[2] == 1:
+            # The earlier publish may have been answered 108 because its archive write
+            # failed (the store was down): archive it now (the write ignores rows it
+            # holds), so the acknowledgement of this retry means "durable" too.
+            if len(res) < 4:
+                return PublishResult(offset, epoch, duplicate=True)
+            o, _, ts0, from0, data0 = msgpack.unpackb(res[3])
+            again = ArchivedMessage(channel, epoch, o, ts0, from0, JSON.encode(data0), idem)
+            return PublishResult(
+                offset, epoch, duplicate=True, committed=self._writer.submit(again)
+            )
         committed = self._writer.submit(
             ArchivedMessage(channel, epoch, offset, ts, from_, data_json, idem)
         )
@@ -346,20 +377,26 @@ class RedisBroker:
         min_ts = self._clock() - self._ttl_ms
         return [p for p in pubs if p.offset >= low and p.ts >= min_ts]
 
-    def _check_live(self, channel: str) -> None:
+    async def _check_live(self, channel: str) -> None:
         """A position read for a subscriber needs its subscription confirmed first,
-        else publications between the read and the confirmation would be missed."""
+        else publications between the read and the confirmation would be missed.
+        A link that is reconnecting gets ``LIVE_WAIT`` seconds to confirm it."""
         name = self._k(channel).pubsub
-        if name in self._links.desired and not self._links.live(name):
+        links = self._links
+        if (
+            name in links.desired
+            and not links.live(name)
+            and not await links.wait_live(name, LIVE_WAIT)
+        ):
             raise HubError(Code.UNAVAILABLE, "broker subscription not active, retry")
 
     async def position(self, channel: str) -> Position:
-        self._check_live(channel)
+        await self._check_live(channel)
         epoch, top, _ = await self._read_or_108(channel, "-", "+", 0, False)
         return Position(top, epoch)
 
     async def recover(self, channel: str, since: Since) -> Recovery:
-        self._check_live(channel)
+        await self._check_live(channel)
         epoch, top, pubs = await self._read_or_108(
             channel, f"{since.offset + 1}-0", "+", self._size, False
         )
@@ -459,17 +496,18 @@ class RedisBroker:
 
     async def probe(self, timeout: float) -> bool:
         """Publish to this process's probe channel and wait for it on the pub/sub link."""
-        nonce = secrets.token_bytes(8)
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._probe_waiter = (nonce, fut)
-        try:
-            if not self._links.up:
+        async with self._probe_lock:  # one waiter at a time (the loop, /readyz)
+            nonce = secrets.token_bytes(8)
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._probe_waiter = (nonce, fut)
+            try:
+                if not self._links.up:
+                    return False
+                await self.connector.client.execute_command(self._pubcmd, self._probe_name, nonce)
+                await asyncio.wait_for(fut, timeout)
+            except UNAVAILABLE_ERRORS as exc:
+                log.warning("redis self-check failed: %r", exc)
                 return False
-            await self.connector.client.execute_command(self._pubcmd, self._probe_name, nonce)
-            await asyncio.wait_for(fut, timeout)
-        except UNAVAILABLE_ERRORS as exc:
-            log.warning("redis self-check failed: %r", exc)
-            return False
-        finally:
-            self._probe_waiter = None
-        return True
+            finally:
+                self._probe_waiter = None
+            return True

@@ -18,14 +18,26 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
-from redis.backoff import NoBackoff
+from redis.backoff import EqualJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hub.config import ConfigError
 from hub.numbers import parse_int
 
-__all__ = ["Connector", "RedisUrl", "parse_url"]
+__all__ = ["Connector", "RedisUrl", "command_retry", "parse_url"]
 
 POOL_SIZE = 64  # command connections per process (single Redis)
+# A pooled connection idle longer than this is checked with PING (retried on a
+# fresh connection) before a command is sent on it: after a Redis restart the
+# stale connections are replaced instead of failing the first command on each.
+HEALTH_CHECK_INTERVAL = 1.0
+# A command that fails with ConnectionError/TimeoutError is retried this many
+# times on a fresh connection, after a short jittered backoff. Every command the
+# hub sends is safe to repeat (see docs/redis.md: publishes carry a token).
+COMMAND_RETRIES = 2
+RETRY_ON_ERROR: tuple[type[RedisError], ...] = (RedisConnectionError, RedisTimeoutError)
 
 _HUB_PARAMS = frozenset({"prefix", "cluster", "presence_ttl", "probe_interval"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -118,8 +130,9 @@ def parse_url(url: str) -> RedisUrl:
     return RedisUrl("single", base, _hosts(hostpart, 6379), db=_int(path or "0", "db"), hub=hub)
 
 
-def _no_retry() -> Retry:
-    return Retry(NoBackoff(), 0)
+def command_retry() -> Retry:
+    """redis-py's retry for the command connections: a fresh connection, jittered backoff."""
+    return Retry(EqualJitterBackoff(cap=0.5, base=0.05), COMMAND_RETRIES, tuple(RETRY_ON_ERROR))
 
 
 class Connector:
@@ -138,7 +151,9 @@ class Connector:
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": connect_timeout,
             "socket_keepalive": True,
-            "retry": _no_retry(),
+            "retry": command_retry(),
+            "retry_on_error": list(RETRY_ON_ERROR),
+            "health_check_interval": HEALTH_CHECK_INTERVAL,
         }
         self._common = common
         self._users = 0
@@ -177,6 +192,9 @@ class Connector:
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=connect_timeout,
                 socket_keepalive=True,
+                retry=command_retry(),
+                retry_on_error=list(RETRY_ON_ERROR),
+                health_check_interval=HEALTH_CHECK_INTERVAL,
             )
 
     async def start(self) -> None:
@@ -190,19 +208,26 @@ class Connector:
         return ""
 
     def make_connection(self, key: str) -> AbstractConnection:
-        """A new, unconnected connection for pub/sub (reads block without a timeout)."""
+        """A new, unconnected connection for pub/sub (reads block without a timeout).
+
+        No health check on it: a PING sent by redis-py while the link's reader
+        waits would race that reader (the broker's self-check watches the link).
+        """
         client = self.client
+        conn: AbstractConnection
         if isinstance(client, RedisCluster):
             host, _, port = key.rpartition(":")
             cls = SSLConnection if self.parsed.tls else Connection
-            return cls(
+            conn = cls(
                 host=host,
                 port=int(port),
                 username=self.parsed.username,
                 password=self.parsed.password,
                 **self._common,
             )
-        conn: AbstractConnection = client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+        else:
+            conn = client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+        conn.health_check_interval = 0
         return conn
 
     def retain(self) -> None:

@@ -4,8 +4,9 @@
 state) and one :class:`Link` per connection: one per process, or one per primary
 in a cluster (sharded pub/sub). Changes made in one loop turn are reconciled in
 one ``SUBSCRIBE a b c`` / ``UNSUBSCRIBE …`` per link. A link that fails is
-reconnected with capped, jittered exponential backoff and subscribes everything
-desired again; ``on_resubscribed`` is then called once all are confirmed.
+reconnected with redis-py's capped, jittered exponential backoff
+(:class:`redis.backoff.EqualJitterBackoff`) and subscribes everything desired
+again; ``on_resubscribed`` is then called once all are confirmed.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
+from redis.backoff import EqualJitterBackoff
 from redis.crc import key_slot
 
 from hub.brokers.redis.connector import Connector
@@ -51,6 +52,7 @@ class Link:
     async def run(self) -> None:
         owner = self.owner
         attempt = 0
+        backoff = EqualJitterBackoff(cap=owner.backoff_cap, base=owner.backoff_base)
         while not owner.closed:
             conn = owner.connector.make_connection(self.key)
             try:
@@ -76,9 +78,8 @@ class Link:
                 await conn.disconnect(nowait=True)
             if owner.closed:
                 return
-            delay = min(owner.backoff_cap, owner.backoff_base * 2**attempt)
+            await asyncio.sleep(backoff.compute(attempt))
             attempt = min(attempt + 1, 30)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
     def _down(self) -> None:
         self.up = False
@@ -153,7 +154,7 @@ class Links:
         on_resubscribed: Callable[[], None],
         *,
         backoff_base: float = 0.05,
-        backoff_cap: float = 5.0,
+        backoff_cap: float = 1.0,
     ) -> None:
         self.connector = connector
         self.on_message = on_message
@@ -200,6 +201,33 @@ class Links:
         """Whether Redis confirmed ``name`` on a connected link (and it is not leaving)."""
         link = self.links.get(self._key(name))
         return link is not None and link.up and name in link.active and name not in link.sent_unsub
+
+    async def wait_live(self, name: bytes, timeout: float) -> bool:
+        """Wait (at most ``timeout``) until ``name`` is :meth:`live`: a link that is
+        reconnecting (Redis just came back) subscribes it again within moments."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                while not self.live(name):
+                    link = self.links.get(self._key(name))
+                    if link is None or name not in self.desired:
+                        return False
+                    if not link.up:
+                        await link.connected.wait()
+                        continue
+                    fut: asyncio.Future[None] = loop.create_future()
+                    self._waiters.setdefault(name, []).append(fut)
+                    try:
+                        await fut
+                    finally:
+                        waiters = self._waiters.get(name)
+                        if waiters is not None and fut in waiters:
+                            waiters.remove(fut)
+                            if not waiters:
+                                del self._waiters[name]
+        except TimeoutError:
+            return False
+        return True
 
     def _link(self, key: str) -> Link:
         link = self.links.get(key)

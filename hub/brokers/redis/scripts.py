@@ -6,6 +6,7 @@ Cluster they share one hash slot (and a script may touch them all)::
     <prefix>:{<channel>}:m      hash: top (the offset counter), epoch
     <prefix>:{<channel>}:s      stream: entry ID <offset>-0, field p = payload
     <prefix>:{<channel>}:i:<k>  string: offset of idempotency key k (TTL: the window)
+    <prefix>:{<channel>}:r:<t>  string: offset of the publish with retry token t (short TTL)
     <prefix>:{<channel>}:p      pub/sub (shard) channel carrying the payloads
     <prefix>:{<channel>}:pc     presence hash: client id -> member
     <prefix>:{<channel>}:pm     presence hash: member -> number of clients
@@ -27,43 +28,50 @@ __all__ += ["PUBLISH", "RANGE", "Keys"]
 class Keys:
     """The names of one channel's keys (bytes, built once per call site)."""
 
-    __slots__ = ("idem_prefix", "meta", "pc", "pm", "pubsub", "pz", "stream")
+    __slots__ = ("idem_prefix", "meta", "pc", "pm", "pubsub", "pz", "retry_prefix", "stream")
 
     def __init__(self, prefix: str, channel: str) -> None:
         base = f"{prefix}:{{{channel}}}:"
         self.meta = base + "m"
         self.stream = base + "s"
         self.idem_prefix = base + "i:"
+        self.retry_prefix = base + "r:"
         self.pubsub = (base + "p").encode()
         self.pc = base + "pc"
         self.pm = base + "pm"
         self.pz = base + "pz"
 
 
-# KEYS: meta, stream, idem key (meta when none)
-# ARGV: size, ttl_ms, has_idem ("1"/"0"), tail, pubsub channel, PUBLISH|SPUBLISH
-# -> {offset, epoch, duplicate 0|1}, or {-1, ""} when the channel has no meta yet
+# KEYS: meta, stream, idem key (the client's key, or this publish's own token key)
+# ARGV: size, ttl_ms, (unused), tail, pubsub channel, PUBLISH|SPUBLISH, token, key ttl_ms
+# -> {offset, epoch, 0} published; {offset, epoch, 1, payload} a duplicate of an
+# earlier publish with that key (its payload, to archive it again: the earlier
+# publish's archive write may have failed); {offset, epoch, 2} already published by this very call
+# (same token: an attempt whose reply was lost, retried); {-1, ''} the channel
+# has no meta yet. The key holds "<offset>:<token>" (older hubs wrote "<offset>").
 PUBLISH: Final = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then return {-1, ''} end
 local size = tonumber(ARGV[1])
-if ARGV[3] == '1' then
-  local seen = redis.call('GET', KEYS[3])
-  if seen then
-    seen = tonumber(seen)
-    local top = tonumber(redis.call('HGET', KEYS[1], 'top'))
-    local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-    if first[1] and seen > top - size
-        and tonumber(string.match(first[1][1], '^%d+')) <= seen then
-      return {seen, epoch, 1}
-    end
+local seen = redis.call('GET', KEYS[3])
+if seen then
+  local off, token = string.match(seen, '^(%d+):?(.*)$')
+  off = tonumber(off)
+  local top = tonumber(redis.call('HGET', KEYS[1], 'top'))
+  local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+  if off and first[1] and off > top - size
+      and tonumber(string.match(first[1][1], '^%d+')) <= off then
+    if token == ARGV[7] then return {off, epoch, 2} end
+    local e = redis.call('XRANGE', KEYS[2], off .. '-0', off .. '-0')
+    if e[1] then return {off, epoch, 1, e[1][2][2]} end
+    return {off, epoch, 1}
   end
 end
 local top = redis.call('HINCRBY', KEYS[1], 'top', 1)
 local payload = '\\149' .. cmsgpack.pack(top, epoch) .. ARGV[4]
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', size, string.format('%d-0', top), 'p', payload)
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-if ARGV[3] == '1' then redis.call('SET', KEYS[3], top, 'PX', ARGV[2]) end
+redis.call('SET', KEYS[3], top .. ':' .. ARGV[7], 'PX', ARGV[8])
 redis.call(ARGV[6], ARGV[5], payload)
 return {top, epoch, 0}
 """
