@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -121,7 +122,10 @@ def _convert(name: str, kind: Any, raw: object) -> Any:
                 raise ValueError(raw)
             return int(raw)  # type: ignore[call-overload]
         if kind in (float, "float"):
-            return float(raw)  # type: ignore[arg-type]
+            value = float(raw)  # type: ignore[arg-type]
+            if not math.isfinite(value):  # nan passes every "> 0" check, inf every bound
+                raise ValueError(raw)
+            return value
         return str(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{_env_name(name)}: cannot use {raw!r}") from None
