@@ -76,7 +76,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             exc.status, Code.INTERNAL if exc.status >= 500 else Code.BAD_REQUEST
         )
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
-        return _error(exc.status, code, message or exc.reason)
+        resp = _error(exc.status, code, message or exc.reason)
+        if "Allow" in exc.headers:  # a 405 lists the methods the resource has (RFC 9110)
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
 
 
 def require_api_key(request: web.Request) -> None:
