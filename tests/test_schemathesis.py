@@ -65,3 +65,56 @@ def test_405_lists_the_allowed_methods(hub_under_test: Served) -> None:
         assert status == 405, (method, path, body)
         assert {m.strip() for m in headers["Allow"].split(",")} >= allowed, headers
         assert set(body) == {"error"} and body["error"]["message"]
+
+
+def _post(hub: Served, path: str, body: Any) -> tuple[int, Any]:
+    status, _, answer = _request(hub, "POST", path, json.dumps(body).encode())
+    return status, answer
+
+
+def _notice(hub: Served, **extra: Any) -> tuple[int, Any]:
+    assert _post(hub, "/api/units", {"id": "u1", "name": "一支部"})[0] in (201, 409)
+    body = {"id": "m1", "name": "李娜", "unit": "u1"}
+    assert _post(hub, "/api/members", body)[0] in (201, 409)
+    body = {"title": "通知", "body": "正文", "audience": {"members": ["m1"]}, **extra}
+    return _post(hub, "/api/notices", body)
+
+
+@pytest.mark.parametrize("after", [1e308, "9" * 400, "367d"], ids=["1e308", "400 digits", "367d"])
+def test_an_escalation_delay_too_large_is_a_400(hub_under_test: Served, after: object) -> None:
+    """It was an infinite float turned into an int: a 500 with a traceback."""
+    status, body = _notice(hub_under_test, escalation=[{"after": after, "via": "sms"}])
+    assert status == 400, body
+    assert body["error"]["code"] == 107 and "过长" in body["error"]["message"]
+    for path in ("/api/alerts",):
+        status, body = _post(
+            hub_under_test,
+            path,
+            {
+                "title": "警报",
+                "audience": {"members": ["m1"]},
+                "escalation": [{"after": after, "via": "sms"}],
+            },
+        )
+        assert status == 400, body
+    assert "Traceback" not in hub_under_test.stderr()
+
+
+def test_escalation_rungs_run_in_time_order(hub_under_test: Served) -> None:
+    """Any schema-valid ladder is accepted: rungs written out of order are sorted."""
+    ladder = [{"after": "5m", "via": "sms"}, {"after": 30, "via": "wechat"}]
+    status, body = _notice(hub_under_test, escalation=ladder)
+    assert status == 201, body
+    rungs = body["notice"]["policy"]["ladder"]
+    assert rungs == [{"after_ms": 30_000, "via": "wechat"}, {"after_ms": 300_000, "via": "sms"}]
+
+
+def test_receipts_format_is_json_or_csv(hub_under_test: Served) -> None:
+    status, body = _notice(hub_under_test)
+    assert status == 201, body
+    receipts = f"/api/notices/{body['notice']['id']}/receipts"
+    status, _, answer = _request(hub_under_test, "GET", receipts + "?format=xml")
+    assert status == 400 and "format" in answer["error"]["message"], answer
+    for query in ("", "?format=", "?format=json"):
+        status, _, answer = _request(hub_under_test, "GET", receipts + query)
+        assert status == 200 and answer["total"] == 1, answer

@@ -216,7 +216,10 @@ class NoticesApi:
 
     async def receipts(self, request: web.Request) -> web.StreamResponse:
         n = await self._notice(request)
-        csv = request.query.get("format") == "csv"
+        fmt = request.query.get("format", "")
+        if fmt not in ("", "json", "csv"):
+            raise bad("format 应为 json 或 csv")
+        csv = fmt == "csv"
         limit = query_int(request, "limit", 100000 if csv else 100, 1, 100000)
         offset = query_int(request, "offset", 0, 0, 10**9)
         items, total = await list_receipts(
