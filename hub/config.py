@@ -22,6 +22,9 @@ from typing import Any, Final
 __all__ = ["ConfigError", "Settings", "add_arguments", "load_settings"]
 
 
+MAX_FLOAT_SETTING: Final = 1e9
+
+
 class ConfigError(ValueError):
     """A setting has a value the hub cannot use; the message names it."""
 
@@ -206,6 +209,9 @@ def _check(s: Settings) -> None:
     for name in positive:
         if getattr(s, name) <= 0:
             raise ConfigError(f"{_env_name(name)} must be positive")
+    for f in _fields():  # seconds, days, rates: a huge one overflows once made milliseconds
+        if f.type in (float, "float") and getattr(s, f.name) > MAX_FLOAT_SETTING:
+            raise ConfigError(f"{_env_name(f.name)} must be at most {MAX_FLOAT_SETTING:g}")
     if s.workers < 0:
         raise ConfigError("HUB_WORKERS cannot be negative")
     if s.workers == 0:  # auto: every core, when processes can share a broker

@@ -255,6 +255,9 @@ def test_serve_failures(tmp_path: Path) -> None:
     r = hub(tmp_path, "serve", "--connect-timeout", "nan")
     failed_with(r, 2, "hub: configuration error: HUB_CONNECT_TIMEOUT: cannot use 'nan'")
 
+    r = hub(tmp_path, "serve", "--workers", "1", "--history-ttl", "1e308")
+    failed_with(r, 2, "hub: configuration error: HUB_HISTORY_TTL must be at most 1e+09")
+
     r = hub(tmp_path, "serve", "--config", str(tmp_path / "missing.toml"))
     failed_with(r, 2, "hub: configuration error: cannot read config file")
 
