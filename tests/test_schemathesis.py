@@ -197,3 +197,14 @@ def test_empty_query_parameters_mean_not_given(hub_under_test: Served) -> None:
     doc = json.loads(DOC.read_text())
     params = doc["paths"]["/api/members"]["get"]["parameters"]
     assert all(p.get("allowEmptyValue") for p in params)
+
+
+def test_an_attachment_size_written_as_1024_0_is_an_integer(hub_under_test: Served) -> None:
+    """JSON (and the document's "integer") makes no difference between 1024 and 1024.0."""
+    attachment = {"name": "报表.xlsx", "url": "/files/a", "size": 1024.0, "sha256": "a" * 64}
+    status, body = _notice(hub_under_test, attachments=[attachment])
+    assert status == 201, body
+    assert body["notice"]["attachments"][0]["size"] == 1024
+    attachment["size"] = 1024.5
+    status, body = _notice(hub_under_test, attachments=[attachment], idem="second")
+    assert status == 400, body
