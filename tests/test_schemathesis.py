@@ -208,3 +208,21 @@ def test_an_attachment_size_written_as_1024_0_is_an_integer(hub_under_test: Serv
     attachment["size"] = 1024.5
     status, body = _notice(hub_under_test, attachments=[attachment], idem="second")
     assert status == 400, body
+
+
+def test_every_operation_with_a_body_documents_and_answers_413(hub_under_test: Served) -> None:
+    """A body above the server's limit (2 MiB) is a 413 with the Error body, everywhere."""
+    big = b'{"a": "' + b"x" * (2 << 20) + b'"}'
+    doc = json.loads(DOC.read_text())
+    checked = 0
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            if "requestBody" not in op:
+                continue
+            assert "413" in op["responses"], (method, path)
+            url = re.sub(r"\{[a-z]+\}", "x", path) + ("?kind=units" if "import" in path else "")
+            status, _, body = _request(hub_under_test, method.upper(), url, big)
+            assert status == 413, (method, path, body)
+            assert body["error"]["code"] == 106, body
+            checked += 1
+    assert checked >= 15

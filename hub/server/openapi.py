@@ -214,6 +214,9 @@ class OpenApi:
         for ops in paths.values():
             for op in ops.values():
                 op.setdefault("security", [{"apiKey": []}])
+                if "requestBody" in op:  # any body above the server's client_max_size
+                    for status, response in error_responses(413).items():
+                        op["responses"].setdefault(status, response)
         return {
             "openapi": "3.1.0",
             "info": self._info,
