@@ -50,6 +50,10 @@ def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str
     }
 
 
+def _optional_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**json_body(schema), "required": False}
+
+
 def _list(key: str, item: str) -> dict[str, Any]:
     return {"type": "object", "properties": {key: {"type": "array", "items": ref(item)}}}
 
@@ -294,7 +298,7 @@ PATHS: Final[dict[str, Any]] = {
         "post": {
             "summary": "Mark a member flowing (home unit kept; optional host unit and location)",
             "parameters": [_path()],
-            "requestBody": json_body(
+            "requestBody": _optional_body(
                 {
                     "type": "object",
                     "properties": {

@@ -263,7 +263,10 @@ class NoticesApi:
     # -- actions -----------------------------------------------------------------------
     async def remind(self, request: web.Request) -> web.Response:
         caller = self._admin(request)
-        members = await self.notices.remind(request.match_info["id"], caller)
+        n = await self._notice(request)
+        if n.recalled_at is not None:  # the notice's state, not the request, is the problem
+            raise web.HTTPConflict(text="通知已撤回，不能提醒")
+        members = await self.notices.remind(n.id, caller)
         return json_response({"notice": request.match_info["id"], "reminded": members})
 
     async def recall(self, request: web.Request) -> web.Response:

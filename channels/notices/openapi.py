@@ -126,7 +126,7 @@ PATHS: Final[dict[str, Any]] = {
             "parameters": [_ID],
             "responses": {
                 "200": _ok({"type": "string"}, media="text/html"),
-                **error_responses(401, 404),
+                **error_responses(401, 403, 404),
             },
         }
     },
@@ -134,21 +134,21 @@ PATHS: Final[dict[str, Any]] = {
         "get": {
             "summary": "Verify the notice's hash-chained receipts ledger",
             "parameters": [_ID],
-            "responses": {"200": _ok(_OBJ), **error_responses(401, 404)},
+            "responses": {"200": _ok(_OBJ), **error_responses(401, 403, 404)},
         }
     },
     "/api/notices/{id}/remind": {
         "post": {
-            "summary": "Remind the recipients who have not signed",
+            "summary": "Remind the recipients who have not signed (409 once it is recalled)",
             "parameters": [_ID],
-            "responses": {"200": _ok(_OBJ), **error_responses(400, 401, 404)},
+            "responses": {"200": _ok(_OBJ), **error_responses(401, 403, 404, 409)},
         }
     },
     "/api/notices/{id}/recall": {
         "post": {
             "summary": "Recall on every channel; the answer lists who had already read it",
             "parameters": [_ID],
-            "responses": {"200": _ok(_OBJ), **error_responses(401, 404)},
+            "responses": {"200": _ok(_OBJ), **error_responses(401, 403, 404)},
         }
     },
     "/api/inbox": {
@@ -169,7 +169,7 @@ PATHS: Final[dict[str, Any]] = {
         "get": {
             "summary": "The alert's rungs (due, done) and every attempt",
             "parameters": [_ID],
-            "responses": {"200": _ok(_OBJ), **error_responses(401, 404)},
+            "responses": {"200": _ok(_OBJ), **error_responses(401, 403, 404)},
         }
     },
     "/api/alerts/prefs/{member}": {
