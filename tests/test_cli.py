@@ -255,6 +255,9 @@ def test_serve_failures(tmp_path: Path) -> None:
     r = hub(tmp_path, "serve", "--connect-timeout", "nan")
     failed_with(r, 2, "hub: configuration error: HUB_CONNECT_TIMEOUT: cannot use 'nan'")
 
+    r = hub(tmp_path, "serve", "--port", "0", "--workers", "2")
+    failed_with(r, 2, "hub: configuration error: --workers 2 (HUB_WORKERS) needs HUB_REDIS_URL")
+
     r = hub(tmp_path, "serve", "--workers", "1", "--history-ttl", "1e308")
     failed_with(r, 2, "hub: configuration error: HUB_HISTORY_TTL must be at most 1e+09")
 
@@ -404,6 +407,36 @@ def test_adapters_check_failures(tmp_path: Path) -> None:
         (("sms", "--to", "13800000000", "--text", "x", "--param", "code=1234"), "aliyun-sms"),
         (("tencent-sms", "--to", "+8613800000000", "--text", "x", "--param", "1=1"), "tencent-sms"),
         (("wecom", "--to", "li.na", "--text", "你好", "--format", "markdown"), "wecom"),
+        (
+            (
+                "wecom",
+                "--to",
+                "li.na",
+                "--text",
+                "你好",
+                "--format",
+                "textcard",
+                "--title",
+                "通知",
+                "--url",
+                "https://example.invalid/n/1",
+            ),
+            "wecom",
+        ),
+        (
+            (
+                "aliyun-sms",
+                "--to",
+                "13800000000",
+                "--text",
+                "x",
+                "--param",
+                "code=1",
+                "--reference",
+                "attempt-1",
+            ),
+            "aliyun-sms",
+        ),
         (("wecom-bot", "--to", "room", "--text", "你好"), "wecom-bot"),
         (("log", "--to", "13800000000", "--text", "x"), "log"),
     ],
