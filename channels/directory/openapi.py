@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from channels.directory.model import _FALSE, _KIND_ALIASES, _ROLE_ALIASES, _TRUE
 from hub.server.openapi import error_responses, json_body, ref
 
 __all__ = ["PATHS", "SCHEMAS"]
@@ -24,6 +25,17 @@ _PHONE: Final = {
         {"type": "string", "pattern": r"^(\+86)?1[3-9][0-9]{9}$"},
         {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$"},
     ],
+}
+# What the server reads for kind, roles and yes/no fields: the names and their zh-CN
+# labels and aliases (ASCII ones in any case); blank means the default.
+_BLANK: Final = {"type": "string", "pattern": r"^\s*$"}
+_KIND_IN: Final = {"anyOf": [{"type": "null"}, _BLANK, {"enum": sorted(_KIND_ALIASES)}]}
+_ROLES_IN: Final = {
+    "anyOf": [{"type": "null"}, {"type": "array", "items": {"enum": sorted(_ROLE_ALIASES)}}]
+}
+_BOOL_IN: Final = {
+    "anyOf": [{"type": ["boolean", "null"]}, {"enum": sorted(_TRUE | _FALSE)}],
+    "description": "true/false, or 是/否, yes/no, 1/0 …",
 }
 _FILTER: Final = {
     "type": "string",
@@ -105,7 +117,7 @@ SCHEMAS: Final[dict[str, Any]] = {
             "id": _ID_IN,
             "name": _NAME,
             "parent": _NULL_ID,
-            "kind": {"oneOf": [{"type": "null"}, _KIND]},
+            "kind": _KIND_IN,
         },
     },
     "UnitPatch": {
@@ -113,7 +125,7 @@ SCHEMAS: Final[dict[str, Any]] = {
         "properties": {
             "name": _NAME,
             "parent": _NULL_ID,
-            "kind": {"oneOf": [{"type": "null"}, _KIND]},
+            "kind": _KIND_IN,
         },
     },
     "Member": {
@@ -139,8 +151,8 @@ SCHEMAS: Final[dict[str, Any]] = {
             "id": _ID_IN,
             "name": _NAME,
             "unit": _ID_IN,
-            "roles": {"oneOf": [{"type": "null"}, _ROLES]},
-            "flowing": {"type": ["boolean", "null"]},
+            "roles": _ROLES_IN,
+            "flowing": _BOOL_IN,
             "home_unit": _NULL_ID,
             "location": {"type": ["string", "null"], "maxLength": 200},
             "phone": _PHONE,
@@ -154,8 +166,8 @@ SCHEMAS: Final[dict[str, Any]] = {
         "properties": {
             "name": _NAME,
             "unit": _ID_IN,
-            "roles": {"oneOf": [{"type": "null"}, _ROLES]},
-            "flowing": {"type": ["boolean", "null"]},
+            "roles": _ROLES_IN,
+            "flowing": _BOOL_IN,
             "home_unit": _NULL_ID,
             "location": {"type": ["string", "null"], "maxLength": 200},
             "phone": _PHONE,
