@@ -1,9 +1,15 @@
-"""``hub adapters check`` and ``hub adapters send`` (also ``python -m adapters``)."""
+"""``hub adapters check`` and ``hub adapters send`` (also ``python -m adapters``).
+
+The hub's command line calls a command as ``func(args, <its own context>)``, so the
+commands take only ``args`` positionally and ignore the rest; the output stream is
+keyword-only (``out=``). Results go to ``out`` (stdout), refusals and errors are one
+line on stderr (``err=``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import tomllib
@@ -78,16 +84,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _populate(parser.add_subparsers(dest="adapters_command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: one line, not a traceback
+        print(f"{parser.prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return result
 
 
-def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    return asyncio.run(_with_config(args, _check, out or sys.stdout))
+def run_check(
+    args: argparse.Namespace,
+    *_context: object,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    return asyncio.run(_with_config(args, _check, out or sys.stdout, err or sys.stderr))
 
 
-def run_send(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    return asyncio.run(_with_config(args, _send, out or sys.stdout))
+def run_send(
+    args: argparse.Namespace,
+    *_context: object,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    return asyncio.run(_with_config(args, _send, out or sys.stdout, err or sys.stderr))
 
 
 def _file_values(path: str | None) -> Mapping[str, object]:
@@ -102,26 +125,29 @@ def _file_values(path: str | None) -> Mapping[str, object]:
         raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
-async def _with_config(args: argparse.Namespace, command: Any, out: TextIO) -> int:
+async def _with_config(args: argparse.Namespace, command: Any, out: TextIO, err: TextIO) -> int:
+    # The commands print what each provider answered; the adapters' own warnings
+    # ("send via ... failed: ...") would say it a second time on stderr.
+    logging.getLogger("adapters").setLevel(logging.ERROR)
     standins: Standins | None = None
     try:
         if args.sandbox:
             standins = await start_standins()
             config = standins.config()
-            print("sandbox: provider stand-ins running on 127.0.0.1", file=sys.stderr)
+            print("sandbox: provider stand-ins running on 127.0.0.1", file=err)
         else:
             config = load_config(os.environ, _file_values(args.config))
-        result: int = await command(args, config, out)
+        result: int = await command(args, config, out, err)
         return result
     except ConfigurationError as error:
-        print(f"configuration error: {error.message}", file=out)
+        print(f"configuration error: {error.message}", file=err)
         return EXIT_CONFIG
     finally:
         if standins is not None:
             await standins.close()
 
 
-async def _check(args: argparse.Namespace, config: AdaptersConfig, out: TextIO) -> int:
+async def _check(args: argparse.Namespace, config: AdaptersConfig, out: TextIO, err: TextIO) -> int:
     adapters = build_adapters(config)
     configured = config.configured()
     failed = 0
@@ -136,7 +162,7 @@ async def _check(args: argparse.Namespace, config: AdaptersConfig, out: TextIO) 
     finally:
         await aclose_all(adapters)
     if not configured:
-        print("no provider is configured; set HUB_* variables or use --sandbox", file=out)
+        print("no provider is configured; set HUB_* variables or use --sandbox", file=err)
         return EXIT_FAILED
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -151,13 +177,13 @@ def _params(pairs: Sequence[str]) -> dict[str, str]:
     return params
 
 
-async def _send(args: argparse.Namespace, config: AdaptersConfig, out: TextIO) -> int:
+async def _send(args: argparse.Namespace, config: AdaptersConfig, out: TextIO, err: TextIO) -> int:
     adapters = build_adapters(config)
     try:
         adapter = adapters.get(args.provider)
         if adapter is None:
             hint = _FAMILY_HINT.get(args.provider, "")
-            print(f"{args.provider} is not configured (set {hint})", file=out)
+            print(f"configuration error: {args.provider} is not configured (set {hint})", file=err)
             return EXIT_CONFIG
         message = Message(
             text=args.text,
@@ -171,7 +197,7 @@ async def _send(args: argparse.Namespace, config: AdaptersConfig, out: TextIO) -
         try:
             result = await adapter.send(args.to, message)
         except AdapterError as error:
-            print(f"refused: {error.describe()}", file=out)
+            print(f"refused: {error.describe()}", file=err)
             return EXIT_FAILED
         print(f"accepted by {result.provider}: message id {result.message_id}", file=out)
         print(f"provider answer: {orjson.dumps(dict(result.raw)).decode()}", file=out)

@@ -1,14 +1,25 @@
-"""The ``hub`` command: ``serve``, ``token``; other layers add commands through
-``add_commands`` and extensions through ``make_extensions`` (see channels/cli.py,
-the composition root)."""
+"""The ``hub`` command: ``serve``, ``token``, ``migrate``; other layers add commands
+through ``add_commands`` and extensions through ``make_extensions`` (see
+channels/cli.py, the composition root).
+
+Every command is a ``func`` set with ``set_defaults`` and called as
+``func(args, make_extensions)``; it returns the exit status. Exit statuses: 0 done,
+1 the command ran and failed (or an unexpected error: one line ``hub: error: ...``,
+the traceback only with ``--debug`` or ``HUB_DEBUG=1``), 2 a usage or configuration
+error (argparse's usage line, or ``hub: configuration error: ...``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import math
+import os
 import signal
+import socket
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +40,8 @@ else:
     SubParsers = Any
 AddCommands = Callable[[SubParsers], None]
 
+DEBUG_HELP = "print the traceback of an unexpected error (also HUB_DEBUG=1)"
+
 
 def setup_logging(level: str) -> None:
     logging.basicConfig(
@@ -36,6 +49,25 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def _positive_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {raw!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {raw!r}")
+    return value
+
+
+def _add_debug_flag(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` on this parser and every sub-parser, so it goes anywhere on the line."""
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_debug_flag(child)
 
 
 def build_parser(add_commands: AddCommands | None = None) -> argparse.ArgumentParser:
@@ -54,7 +86,9 @@ def build_parser(add_commands: AddCommands | None = None) -> argparse.ArgumentPa
     serve.set_defaults(func=_serve)
     token = sub.add_parser("token", help="mint a connection token for a member")
     token.add_argument("member", help="the member id (the token's sub)")
-    token.add_argument("--ttl", type=float, default=None, help="seconds until it expires")
+    token.add_argument(
+        "--ttl", type=_positive_seconds, default=None, help="seconds until it expires"
+    )
     token.add_argument(
         "--grant",
         action="append",
@@ -76,11 +110,26 @@ def build_parser(add_commands: AddCommands | None = None) -> argparse.ArgumentPa
     migrate.set_defaults(func=_migrate)
     if add_commands is not None:
         add_commands(sub)
+    _add_debug_flag(parser)
     return parser
+
+
+def _ensure_data_dir(settings: Settings) -> None:
+    """Create the data directory (dev secrets, the embedded SQLite store) or say why not."""
+    try:
+        os.makedirs(settings.data_dir, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"HUB_DATA_DIR {settings.data_dir}: cannot create it: {exc.strerror or exc}"
+        ) from None
+    if not os.access(settings.data_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"HUB_DATA_DIR {settings.data_dir}: not writable")
 
 
 def _token(args: argparse.Namespace, make_extensions: MakeExtensions | None) -> int:
     settings = load_settings(args)
+    if not settings.token_secret:
+        _ensure_data_dir(settings)
     secret = settings.token_secret or dev_secret(settings.data_dir, "dev-token-secret")[0]
     channels: list[object] = list(args.grant)
     channels += [{"channel": c, "publish": True} for c in args.grant_publish]
@@ -92,6 +141,7 @@ def _migrate(args: argparse.Namespace, make_extensions: MakeExtensions | None) -
     """The engine's migrations (``store.open``), then every extension's ``migrate``."""
     settings = load_settings(args)
     setup_logging(settings.log_level)
+    _ensure_data_dir(settings)
     extensions = list(make_extensions(settings, args)) if make_extensions else []
     return asyncio.run(_apply_migrations(settings, extensions))
 
@@ -113,6 +163,7 @@ async def _apply_migrations(settings: Settings, extensions: Sequence[Extension])
 def _serve(args: argparse.Namespace, make_extensions: MakeExtensions | None) -> int:
     settings = load_settings(args)
     setup_logging(settings.log_level)
+    _ensure_data_dir(settings)
     if settings.workers > 1 and not supervisor.is_worker():
         return supervisor.supervise(settings)
     supervisor.worker_setup()
@@ -147,7 +198,11 @@ async def _run(settings: Settings, extensions: Sequence[Extension]) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await runtime.start()
+    try:
+        await runtime.start()
+    except OSError as exc:
+        await _stop_quietly(runtime)
+        raise ConfigError(_start_failure(settings, exc)) from None
     log.info(
         "hub ready: listening on http://%s:%d (WebSocket ws://%s:%d/ws), "
         "node %s, store %s, broker %s",
@@ -166,15 +221,42 @@ async def _run(settings: Settings, extensions: Sequence[Extension]) -> int:
     return 0
 
 
+_BIND_ERRORS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
+
+
+def _start_failure(settings: Settings, exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror) or exc.errno in _BIND_ERRORS:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE or "address already in use" in str(exc):
+            reason = "address already in use"
+        return f"cannot listen on {settings.host}:{settings.port} (HUB_HOST/HUB_PORT): {reason}"
+    return f"cannot start: {exc}"
+
+
+async def _stop_quietly(runtime: Runtime) -> None:
+    """Release what a failed start opened (store lock, broker links); errors are logged."""
+    try:
+        await runtime.stop()
+    except Exception:
+        log.debug("stop after a failed start failed", exc_info=True)
+
+
+def _debug_wanted(args: argparse.Namespace | None) -> bool:
+    if args is not None and getattr(args, "debug", False):
+        return True
+    return os.environ.get("HUB_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
     make_extensions: MakeExtensions | None = None,
     add_commands: AddCommands | None = None,
 ) -> int:
-    parser = build_parser(add_commands)
-    args = parser.parse_args(argv)
+    """Run one ``hub`` command; every failure ends as one line on stderr and a status."""
+    args: argparse.Namespace | None = None
     try:
+        args = build_parser(add_commands).parse_args(argv)
         result: int = args.func(args, make_extensions)
     except ConfigError as exc:
         print(f"hub: configuration error: {exc}", file=sys.stderr)
@@ -182,6 +264,18 @@ def main(
     except HubError as exc:
         print(f"hub: {exc.message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("hub: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # The guard of last resort: every known failure is handled where it happens,
+        # so this is a bug; one line for the operator, the traceback on request.
+        if _debug_wanted(args):
+            traceback.print_exc()
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        name = type(exc).__name__
+        print(f"hub: error: {name}: {detail}" if detail else f"hub: error: {name}", file=sys.stderr)
+        return 1
     return result
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -25,6 +26,7 @@ __all__ = ["ConfigError", "Settings", "add_arguments", "load_settings"]
 
 
 _NAMESPACE = re.compile(r"[a-z][a-z0-9_]{0,31}")  # PROTOCOL.md §4
+MAX_FLOAT_SETTING: Final = 1e9
 
 
 class ConfigError(ValueError):
@@ -145,9 +147,12 @@ def _convert(name: str, kind: Any, raw: object) -> Any:
         if kind in (float, "float"):
             if isinstance(raw, bool):
                 raise ValueError(raw)
-            if isinstance(raw, int | float):
-                return float(raw)
-            return parse_float(str(raw).strip(" \t"))
+            value = (
+                float(raw) if isinstance(raw, int | float) else parse_float(str(raw).strip(" \t"))
+            )
+            if not math.isfinite(value):  # nan passes every "> 0" check, inf every bound
+                raise ValueError(raw)
+            return value
         return str(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{_env_name(name)}: cannot use {raw!r}") from None
@@ -233,6 +238,9 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{_env_name(name)} must be positive")
     if s.max_pending < 0:
         raise ConfigError("HUB_MAX_PENDING cannot be negative")
+    for f in _fields():  # seconds, days, rates: a huge one overflows once made milliseconds
+        if f.type in (float, "float") and getattr(s, f.name) > MAX_FLOAT_SETTING:
+            raise ConfigError(f"{_env_name(f.name)} must be at most {MAX_FLOAT_SETTING:g}")
     if s.workers < 0:
         raise ConfigError("HUB_WORKERS cannot be negative")
     if s.workers == 0:  # auto: every core, when processes can share a broker

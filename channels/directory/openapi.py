@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from channels.directory.model import KIND_LABELS, KIND_MAX_LEN, KINDS
+from channels.directory.model import (
+    _FALSE,
+    _KIND_ALIASES,
+    _ROLE_ALIASES,
+    _TRUE,
+    KIND_LABELS,
+    KIND_MAX_LEN,
+    KINDS,
+)
 from hub.server.openapi import error_responses, json_body, ref
 
 __all__ = ["PATHS", "SCHEMAS"]
@@ -22,6 +30,34 @@ _KIND: Final = {
     "examples": list(KINDS),
 }
 _NULL_STR: Final = {"type": ["string", "null"]}
+# What the server reads (request bodies): texts are stripped, blank means "none".
+_NAME: Final = {"type": "string", "pattern": r"\S", "maxLength": 100}
+# An id in a request: stripped first; blank or null (where allowed) means none.
+_ID_IN: Final = {"type": "string", "pattern": r"^\s*[A-Za-z0-9_.\-:@]{1,128}\s*$"}
+_NULL_ID: Final = {"type": ["string", "null"], "pattern": r"^\s*([A-Za-z0-9_.\-:@]{1,128})?\s*$"}
+_PHONE: Final = {
+    "description": "a mainland mobile (+86 added), a landline with its area code, or E.164",
+    "oneOf": [
+        {"type": "null"},
+        {"type": "string", "pattern": r"^(\+86)?1[3-9][0-9]{9}$"},
+        {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$"},
+    ],
+}
+# What the server reads for kind, roles and yes/no fields: the names and their zh-CN
+# labels and aliases (ASCII ones in any case); blank means the default.
+_BLANK: Final = {"type": "string", "pattern": r"^\s*$"}
+_KIND_IN: Final = {"anyOf": [{"type": "null"}, _BLANK, {"enum": sorted(_KIND_ALIASES)}]}
+_ROLES_IN: Final = {
+    "anyOf": [{"type": "null"}, {"type": "array", "items": {"enum": sorted(_ROLE_ALIASES)}}]
+}
+_BOOL_IN: Final = {
+    "anyOf": [{"type": ["boolean", "null"]}, {"enum": sorted(_TRUE | _FALSE)}],
+    "description": "true/false, or 是/否, yes/no, 1/0 …",
+}
+_FILTER: Final = {
+    "type": "string",
+    "description": "an id (one that matches nothing: an empty list)",
+}
 
 
 def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -33,7 +69,18 @@ def _path(name: str = "id") -> dict[str, Any]:
 
 
 def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
-    return {"name": name, "in": "query", "schema": schema, "description": description}
+    # These routes read an empty value as not given (all but `kind`).
+    return {
+        "name": name,
+        "in": "query",
+        "schema": schema,
+        "description": description,
+        "allowEmptyValue": True,
+    }
+
+
+def _optional_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**json_body(schema), "required": False}
 
 
 def _list(key: str, item: str) -> dict[str, Any]:
@@ -49,7 +96,7 @@ _KIND_PARAM: Final = {
 }
 _PAGING: Final = [
     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
-    _query("offset", {"type": "integer", "minimum": 0}),
+    _query("offset", {"type": "integer", "minimum": 0, "maximum": 1 << 31}),
 ]
 
 
@@ -80,9 +127,23 @@ SCHEMAS: Final[dict[str, Any]] = {
         "required": ["id", "name", "parent", "kind"],
         "properties": {"id": _ID, "name": {"type": "string"}, "parent": _NULL_STR, "kind": _KIND},
     },
+    "UnitRequest": {
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {
+            "id": _ID_IN,
+            "name": _NAME,
+            "parent": _NULL_ID,
+            "kind": _KIND_IN,
+        },
+    },
     "UnitPatch": {
         "type": "object",
-        "properties": {"name": {"type": "string"}, "parent": _NULL_STR, "kind": _KIND},
+        "properties": {
+            "name": _NAME,
+            "parent": _NULL_ID,
+            "kind": _KIND_IN,
+        },
     },
     "Member": {
         "type": "object",
@@ -100,11 +161,36 @@ SCHEMAS: Final[dict[str, Any]] = {
             "wecom": _NULL_STR,
         },
     },
+    "MemberRequest": {
+        "type": "object",
+        "required": ["id", "name", "unit"],
+        "properties": {
+            "id": _ID_IN,
+            "name": _NAME,
+            "unit": _ID_IN,
+            "roles": _ROLES_IN,
+            "flowing": _BOOL_IN,
+            "home_unit": _NULL_ID,
+            "location": {"type": ["string", "null"], "maxLength": 200},
+            "phone": _PHONE,
+            "wechat": {"type": ["string", "null"], "maxLength": 64},
+            "wecom": {"type": ["string", "null"], "maxLength": 64},
+        },
+    },
     "MemberPatch": {
         "type": "object",
-        "description": "Any fields of Member except id",
-        "properties": {},
-        "additionalProperties": True,
+        "description": "Any fields of MemberRequest except id",
+        "properties": {
+            "name": _NAME,
+            "unit": _ID_IN,
+            "roles": _ROLES_IN,
+            "flowing": _BOOL_IN,
+            "home_unit": _NULL_ID,
+            "location": {"type": ["string", "null"], "maxLength": 200},
+            "phone": _PHONE,
+            "wechat": {"type": ["string", "null"], "maxLength": 64},
+            "wecom": {"type": ["string", "null"], "maxLength": 64},
+        },
     },
     "Group": {
         "type": "object",
@@ -117,20 +203,38 @@ SCHEMAS: Final[dict[str, Any]] = {
             "members": {"type": "array", "items": _ID, "description": "owners included"},
         },
     },
+    "GroupRequest": {
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {
+            "id": _ID_IN,
+            "name": _NAME,
+            "unit": _NULL_ID,
+            "owners": {"type": ["array", "null"], "items": _ID_IN},
+            "members": {
+                "type": ["array", "null"],
+                "items": _ID_IN,
+                "description": "owners are added",
+            },
+        },
+    },
     "GroupPatch": {
         "type": "object",
         "properties": {
-            "name": {"type": "string"},
-            "unit": _NULL_STR,
-            "owners": {"type": "array", "items": _ID},
-            "members": {"type": "array", "items": _ID},
+            "name": _NAME,
+            "unit": _NULL_ID,
+            "owners": {"type": ["array", "null"], "items": _ID_IN},
+            "members": {"type": ["array", "null"], "items": _ID_IN},
         },
     },
     "ImportReport": {
         "type": "object",
         "properties": {
             "kind": {"type": "string"},
-            "encoding": {"enum": ["utf-8", "utf-8-sig", "gbk"]},
+            "encoding": {
+                "enum": ["utf-8", "utf-8-sig", "gbk", ""],
+                "description": "the encoding the file was read with; empty when it is empty",
+            },
             "rows": {"type": "integer"},
             "created": {"type": "integer"},
             "updated": {"type": "integer"},
@@ -166,15 +270,15 @@ PATHS: Final[dict[str, Any]] = {
         "get": {
             "summary": "Units: all, the children of `parent`, or the subtree of `root`",
             "parameters": [
-                _query("parent", _ID),
-                _query("root", _ID),
-                _query("q", {"type": "string"}),
+                _query("parent", _FILTER),
+                _query("root", _FILTER),
+                _query("q", {"type": "string"}, "part of the name or id"),
             ],
             "responses": {"200": _ok(_list("units", "Unit")), **error_responses(401, 403)},
         },
         "post": {
             "summary": "Create a unit",
-            "requestBody": json_body(ref("Unit")),
+            "requestBody": json_body(ref("UnitRequest")),
             "responses": {"201": _ok(ref("Unit")), **error_responses(400, 401, 403, 409)},
         },
     },
@@ -183,7 +287,10 @@ PATHS: Final[dict[str, Any]] = {
         "get": {
             "summary": "Members of a unit and (unless recursive=false) its sub-units",
             "parameters": [_path(), _query("recursive", {"type": "boolean"}), *_PAGING],
-            "responses": {"200": _ok(_list("members", "Member")), **error_responses(401, 403, 404)},
+            "responses": {
+                "200": _ok(_list("members", "Member")),
+                **error_responses(400, 401, 403, 404),
+            },
         }
     },
     "/api/members": {
@@ -191,7 +298,7 @@ PATHS: Final[dict[str, Any]] = {
             "summary": "Search members",
             "parameters": [
                 _query("q", {"type": "string"}, "part of the name, id or location"),
-                _query("unit", _ID),
+                _query("unit", _FILTER),
                 _query("recursive", {"type": "boolean"}, "with the unit's sub-units"),
                 _query("role", {"enum": ["admin", "staff", "cadre", "member"]}),
                 _query("flowing", {"type": "boolean"}),
@@ -201,7 +308,7 @@ PATHS: Final[dict[str, Any]] = {
         },
         "post": {
             "summary": "Create a member",
-            "requestBody": json_body(ref("Member")),
+            "requestBody": json_body(ref("MemberRequest")),
             "responses": {"201": _ok(ref("Member")), **error_responses(400, 401, 403, 409)},
         },
     },
@@ -211,7 +318,7 @@ PATHS: Final[dict[str, Any]] = {
             "summary": "Move a member to another unit (live unit subscriptions are re-checked)",
             "parameters": [_path()],
             "requestBody": json_body(
-                {"type": "object", "required": ["unit"], "properties": {"unit": _ID}}
+                {"type": "object", "required": ["unit"], "properties": {"unit": _ID_IN}},
             ),
             "responses": {"200": _ok(ref("Member")), **error_responses(400, 401, 403, 404)},
         }
@@ -220,10 +327,14 @@ PATHS: Final[dict[str, Any]] = {
         "post": {
             "summary": "Mark a member flowing (home unit kept; optional host unit and location)",
             "parameters": [_path()],
-            "requestBody": json_body(
+            "requestBody": _optional_body(
                 {
                     "type": "object",
-                    "properties": {"location": {"type": "string"}, "unit": _ID, "home_unit": _ID},
+                    "properties": {
+                        "location": {"type": ["string", "null"], "maxLength": 200},
+                        "unit": _NULL_ID,
+                        "home_unit": _NULL_ID,
+                    },
                 }
             ),
             "responses": {"200": _ok(ref("Member")), **error_responses(400, 401, 403, 404)},
@@ -244,12 +355,12 @@ PATHS: Final[dict[str, Any]] = {
     "/api/groups": {
         "get": {
             "summary": "Groups (of one member with ?member=)",
-            "parameters": [_query("member", _ID)],
+            "parameters": [_query("member", _FILTER)],
             "responses": {"200": _ok(_list("groups", "Group")), **error_responses(401, 403)},
         },
         "post": {
             "summary": "Create a group",
-            "requestBody": json_body(ref("Group")),
+            "requestBody": json_body(ref("GroupRequest")),
             "responses": {"201": _ok(ref("Group")), **error_responses(400, 401, 403, 409)},
         },
     },

@@ -206,7 +206,10 @@ class NoticesApi:
 
     async def receipts(self, request: web.Request) -> web.StreamResponse:
         n = await self._notice(request)
-        csv = request.query.get("format") == "csv"
+        fmt = request.query.get("format", "")
+        if fmt not in ("", "json", "csv"):
+            raise bad("format 应为 json 或 csv")
+        csv = fmt == "csv"
         limit = query_int(request, "limit", 100000 if csv else 100, 1, 100000)
         offset = query_int(request, "offset", 0, 0, 10**9)
         items, total = await self.notices.list_receipts(
@@ -254,7 +257,10 @@ class NoticesApi:
     # -- actions -----------------------------------------------------------------------
     async def remind(self, request: web.Request) -> web.Response:
         caller = self._admin(request)
-        members = await self.notices.remind(request.match_info["id"], caller)
+        n = await self._notice(request)
+        if n.recalled_at is not None:  # the notice's state, not the request, is the problem
+            raise web.HTTPConflict(text="通知已撤回，不能提醒")
+        members = await self.notices.remind(n.id, caller)
         return json_response({"notice": request.match_info["id"], "reminded": members})
 
     async def recall(self, request: web.Request) -> web.Response:

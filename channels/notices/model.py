@@ -182,6 +182,8 @@ def _attachment(item: object) -> dict[str, Any]:
         raise bad("附件缺少名称（name）")
     if not isinstance(url, str) or not url.startswith(("http://", "https://", "/")):
         raise bad(f"附件“{name}”的地址（url）不正确")
+    if isinstance(size, float) and size.is_integer():  # JSON 1024.0 is the integer 1024
+        size = int(size)
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise bad(f"附件“{name}”的大小（size）应为非负整数")
     if not isinstance(digest, str) or not _SHA256.fullmatch(digest.lower()):

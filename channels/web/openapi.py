@@ -65,7 +65,9 @@ def web_paths() -> dict[str, Any]:
             "get": {
                 "summary": "Display names of members (ids comma-separated, at most 200)",
                 "description": _TOKEN,
-                "parameters": [{"name": "ids", "in": "query", "schema": _STR}],
+                "parameters": [
+                    {"name": "ids", "in": "query", "schema": _STR, "allowEmptyValue": True}
+                ],
                 "responses": {
                     "200": _ok(_obj(names={"type": "object"})),
                     **error_responses(401),

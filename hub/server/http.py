@@ -75,7 +75,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = error_code(exc.status)
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
-        return _error(exc.status, code, message or exc.reason)
+        resp = _error(exc.status, code, message or exc.reason)
+        if "Allow" in exc.headers:  # a 405 lists the methods the resource has (RFC 9110)
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
     except Exception as exc:  # a bug: logged with its traceback, answered as JSON all the same
         if backend_unavailable(exc):  # a store or broker out of reach
             log.warning("%s %s: backend unavailable: %r", request.method, request.path, exc)

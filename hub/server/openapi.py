@@ -46,12 +46,10 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     }
 
 
-_CHANNEL_PARAM = {
-    "name": "channel",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,31}:[A-Za-z0-9_.\-:@]{1,128}$"},
-}
+_CHANNEL = {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,31}:[A-Za-z0-9_.\-:@]{1,128}$"}
+_CHANNEL_PARAM = {"name": "channel", "in": "path", "required": True, "schema": _CHANNEL}
+# A query parameter whose empty value means "not given".
+_EMPTY_OK: dict[str, Any] = {"in": "query", "allowEmptyValue": True}
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -82,9 +80,9 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["channel", "data"],
         "properties": {
-            "channel": {"type": "string"},
+            "channel": _CHANNEL,
             "data": {"description": "any JSON value, at most max_data_size bytes encoded"},
-            "idem": {"type": "string", "minLength": 1, "maxLength": 64},
+            "idem": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
         },
     },
     "Position": {
@@ -120,23 +118,31 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "sub": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-:@]{1,128}$"},
             "channels": {
-                "type": "array",
+                "type": ["array", "null"],
+                "description": "extra channels the token grants (subscribe; publish if true)",
                 "items": {
                     "oneOf": [
-                        {"type": "string"},
+                        _CHANNEL,
                         {
                             "type": "object",
                             "required": ["channel"],
                             "properties": {
-                                "channel": {"type": "string"},
-                                "publish": {"type": "boolean"},
+                                "channel": _CHANNEL,
+                                "publish": {
+                                    "description": "publish too when true (any JSON value; "
+                                    "a truthy one counts as true)"
+                                },
                             },
                         },
                     ]
                 },
             },
-            "ttl": {"type": "number", "exclusiveMinimum": 0, "description": "seconds"},
-            "name": {"type": "string"},
+            "ttl": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "description": "seconds; null or absent: no expiry",
+            },
+            "name": {"type": ["string", "null"]},
             "role": {
                 "type": "string",
                 "enum": ["admin"],
@@ -159,15 +165,18 @@ _PATHS: dict[str, Any] = {
     "/api/channels/{channel}/history": {
         "get": {
             "summary": "A page of a channel's history, oldest first",
+            "description": "`since` needs `epoch` (the position is an offset in an epoch) "
+            "and cannot be combined with `before`; either mistake is a 400.",
             "parameters": [
                 _CHANNEL_PARAM,
-                {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                {"name": "epoch", "in": "query", "schema": {"type": "string"}},
-                {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                {**_EMPTY_OK, "name": "since", "schema": {"type": "integer", "minimum": 0}},
+                {**_EMPTY_OK, "name": "epoch", "schema": {"type": "string"}},
+                {**_EMPTY_OK, "name": "before", "schema": {"type": "integer", "minimum": 1}},
                 {
+                    **_EMPTY_OK,
                     "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                    "description": "at most 1000 messages are returned, whatever the limit",
+                    "schema": {"type": "integer", "minimum": 1, "default": 100},
                 },
             ],
             "responses": {"200": _ok(ref("History")), **error_responses(400, 401, 409, 503)},
@@ -212,6 +221,9 @@ class OpenApi:
         for ops in paths.values():
             for op in ops.values():
                 op.setdefault("security", [{"apiKey": []}])
+                if "requestBody" in op:  # any body above the server's client_max_size
+                    for status, response in error_responses(413).items():
+                        op["responses"].setdefault(status, response)
         return {
             "openapi": "3.1.0",
             "info": self._info,

@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from hub.config import ConfigError
 from hub.core.interfaces import ArchivedMessage, ChannelSnapshot, Database, Migration, Row
 from hub.files import private_dir, private_file
 from hub.store.common import InTransaction, script_for
@@ -179,7 +180,12 @@ class SqliteDatabase:
 
         loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-sqlite")
-        self._sync = await loop.run_in_executor(self._executor, connect)
+        try:
+            self._sync = await loop.run_in_executor(self._executor, connect)
+        except (sqlite3.Error, OSError) as exc:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise ConfigError(f"cannot open the SQLite database {self.path}: {exc}") from exc
 
     async def close(self) -> None:
         executor, sync = self._executor, self._sync
