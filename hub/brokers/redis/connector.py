@@ -39,6 +39,10 @@ HEALTH_CHECK_INTERVAL = 1.0
 COMMAND_RETRIES = 2
 RETRY_ON_ERROR: tuple[type[RedisError], ...] = (RedisConnectionError, RedisTimeoutError)
 
+# redis-py < 8.2 leaves Sentinel.__init__ unannotated: called through Any so that
+# mypy --strict passes with either (a "type: ignore" would be unused on the newer).
+_SENTINEL: Any = Sentinel
+
 _HUB_PARAMS = frozenset({"prefix", "cluster", "presence_ttl", "probe_interval"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -168,7 +172,7 @@ class Connector:
             )
             self.client = Redis.from_pool(pool)  # the client owns the pool and closes it
         elif parsed.mode == "sentinel":
-            self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            self._sentinel = _SENTINEL(
                 parsed.hosts,
                 sentinel_kwargs={
                     "socket_timeout": connect_timeout,
