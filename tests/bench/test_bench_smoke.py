@@ -114,9 +114,8 @@ def check_cluster(ln: dict[str, Any]) -> None:
 
 
 def test_floor_quick_scenarios(tmp_path: Path) -> None:
-    lines, elapsed = run_quick("floor", tmp_path, timeout=60)
+    lines, _ = run_quick("floor", tmp_path, timeout=60)
     check_lines(lines, "floor")
-    assert elapsed < 20, f"quick floor run took {elapsed:.1f} s"
     saved = (tmp_path / "results.jsonl").read_text().splitlines()
     assert [json.loads(s)["scenario"] for s in saved] == [ln["scenario"] for ln in lines]
 
@@ -137,7 +136,7 @@ def test_hub_quick_s4(tmp_path: Path) -> None:
     has_redis, why = redis_available()
     if not has_redis:
         pytest.skip(f"S4 needs redis-server: {why}")
-    lines, elapsed = run_quick("hub", tmp_path, timeout=120, scenarios="S4")
+    lines, _ = run_quick("hub", tmp_path, timeout=120, scenarios="S4")
     assert [ln["scenario"] for ln in lines] == ["S4", "S4-1"]
     for ln in lines:
         assert ln["status"] == "ok", ln
@@ -146,4 +145,3 @@ def test_hub_quick_s4(tmp_path: Path) -> None:
         assert ln["connect_failed"] == 0 and ln["subscribe_failed"] == 0, ln
         assert ln["deliveries"] > 0 and ln["server_peak_mem_kib"] > 0
         check_cluster(ln)
-    assert elapsed < 60, f"quick S4 run took {elapsed:.1f} s"

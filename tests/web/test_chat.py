@@ -65,6 +65,9 @@ def test_demo_sign_in_and_two_members_chat(hub: Hub, people: People) -> None:
     send(liu, "收到，下午前报送")
     expect(li.locator(".messages li.msg", has_text="收到，下午前报送")).to_be_visible()
     expect(li.locator(".messages li.msg.mine")).to_have_count(1)
+    # liu's own message gets its offset when the publish is acknowledged: wait for it
+    expect(liu.locator(".messages li.msg[data-offset]")).to_have_count(2)
+    expect(li.locator(".messages li.msg[data-offset]")).to_have_count(2)
     assert offsets(li) == offsets(liu) == [1, 2]
     assert not people.errors
 
