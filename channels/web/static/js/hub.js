@@ -4,11 +4,10 @@
 import { encode, decode } from './msgpack.js';
 import { OFFLINE, HubError } from './errors.js';
 import { Sub } from './sub.js';
+import { reconnectDelay, nextAttempt } from './backoff.js';
 
 export { OFFLINE, HubError };
 
-const BASE_DELAY = 400;
-const MAX_DELAY = 15000;
 const PING_EVERY = 20000;
 const PING_TIMEOUT = 8000;
 
@@ -114,9 +113,8 @@ export class Hub extends EventTarget {
     if (this.stopped) return;
     clearTimeout(this.timer);
     this.setState(navigator.onLine === false ? 'offline' : 'reconnecting');
-    const cap = Math.min(MAX_DELAY, BASE_DELAY * 2 ** this.attempt);
-    const delay = 150 + Math.random() * cap; // full jitter: a crowd does not come back at once
-    this.attempt = Math.min(this.attempt + 1, 10);
+    const delay = reconnectDelay(this.attempt);
+    this.attempt = nextAttempt(this.attempt);
     this.timer = setTimeout(() => this.open(), delay);
   }
 
