@@ -33,8 +33,10 @@ contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 ## The page's own logic (channels/web/static/js) under Node's built-in test runner.
+## The files are named (the shell expands the glob): Node 21+ no longer searches a
+## directory given as `node --test tests/js/`.
 jstest:
-	@if command -v node >/dev/null 2>&1; then node --test tests/js/; \
+	@if command -v node >/dev/null 2>&1; then node --test tests/js/*.test.mjs; \
 	else echo "jstest: skipped, node is not installed (make system-deps installs nodejs)"; fi
 
 unit: $(STAMP)

@@ -2,7 +2,7 @@
 // following it — and not reconnecting when the hub says so.
 import { describe, test, mock, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { FakeWebSocket, fireWindow } from './browser.mjs';
+import { FakeWebSocket, fireWindow, clock } from './browser.mjs';
 import { reconnectDelay, nextAttempt, MAX_DELAY, MAX_ATTEMPT } from '../../channels/web/static/js/backoff.js';
 import { Hub, OFFLINE } from '../../channels/web/static/js/hub.js';
 import { settle } from './support.mjs';
@@ -27,18 +27,18 @@ test('the jitter spreads a crowd over the whole window', () => {
   assert.ok(new Set(delays.map((d) => Math.floor(d / 100))).size > 8, 'delays bunch together');
 });
 
-// -- the Hub class, with a WebSocket the test drives and a clock it moves ------------
+// -- the Hub class, with a WebSocket the test drives and a clock it moves (browser.mjs) ------------
 
 describe('Hub', () => {
   let hub;
   beforeEach(() => {
     FakeWebSocket.all.length = 0;
-    mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+    clock.install();
     mock.method(Math, 'random', () => 1); // the longest delay of each window
   });
   afterEach(() => {
     hub?.stop();
-    mock.timers.reset();
+    clock.uninstall();
     mock.restoreAll();
   });
 
@@ -66,16 +66,16 @@ describe('Hub', () => {
       assert.equal(hub.state, 'reconnecting');
       assert.equal(hub.attempt, attempt + 1);
       const before = FakeWebSocket.all.length;
-      mock.timers.tick(delay - 1);
+      clock.tick(delay - 1);
       assert.equal(FakeWebSocket.all.length, before, `attempt ${attempt} came back too early`);
-      mock.timers.tick(1);
+      clock.tick(1);
       assert.equal(FakeWebSocket.all.length, before + 1, `attempt ${attempt} did not come back`);
     }
     await connected();
     assert.equal(hub.attempt, 0);
     FakeWebSocket.last().drop();
     const before = FakeWebSocket.all.length;
-    mock.timers.tick(550);
+    clock.tick(550);
     assert.equal(FakeWebSocket.all.length, before + 1);
     assert.deepEqual(seen, ['connected', 'reconnecting', 'connected', 'reconnecting']);
   });
@@ -106,7 +106,7 @@ describe('Hub', () => {
     assert.equal(hub.state, 'closed');
     assert.deepEqual(closed, [{ code: 4003, reason: 'token revoked' }]);
     assert.equal(ws.closedWith, 1000);
-    mock.timers.tick(60000);
+    clock.tick(60000);
     assert.equal(FakeWebSocket.all.length, 1, 'reconnected after reconnect: false');
   });
 
@@ -119,7 +119,7 @@ describe('Hub', () => {
     ws.drop(3001, 'shutting down');
     assert.deepEqual(pushes, ['disconnect']);
     assert.equal(hub.state, 'reconnecting');
-    mock.timers.tick(550);
+    clock.tick(550);
     assert.equal(FakeWebSocket.all.length, 2);
   });
 
@@ -130,7 +130,7 @@ describe('Hub', () => {
       await connected();
       FakeWebSocket.last().drop(code, 'no');
       assert.equal(hub.state, 'closed', `close ${code}`);
-      mock.timers.tick(60000);
+      clock.tick(60000);
       assert.equal(FakeWebSocket.all.length, 1, `close ${code} was retried`);
       hub.stop();
     }
@@ -145,7 +145,7 @@ describe('Hub', () => {
     await assert.rejects(cut, (err) => err.code === OFFLINE);
     await assert.rejects(hub.tryRequest('read', { channel: 'group:g1', offset: 3 }), (err) => err.code === OFFLINE);
     const waiting = hub.request('presence', { channel: 'group:g1' });
-    mock.timers.tick(550);
+    clock.tick(550);
     ws = await connected();
     const frame = await ws.reply('presence', { members: {} });
     assert.equal((await waiting).ok, true);
@@ -162,7 +162,7 @@ describe('Hub', () => {
     assert.equal(sub.since, undefined);
     ws.receive({ push: 'message', channel: 'group:g1', offset: 5, epoch: 'e1', data: {} });
     ws.drop();
-    mock.timers.tick(550);
+    clock.tick(550);
     ws = await connected();
     sub = await ws.reply('subscribe', { offset: 6, epoch: 'e1', recovered: true,
       messages: [{ offset: 5, epoch: 'e1', data: {} }, { offset: 6, epoch: 'e1', data: {} }] });

@@ -65,3 +65,49 @@ globalThis.navigator = { onLine: true };
 globalThis.addEventListener = window.addEventListener.bind(window);
 globalThis.removeEventListener = window.removeEventListener.bind(window);
 export const fireWindow = (type) => window.dispatchEvent(new Event(type));
+
+/**
+ * A clock the test moves (`clock.tick(ms)`), standing in for the page's timers
+ * (setTimeout/setInterval and their clears) while installed. Works the same on
+ * every Node version with `node --test`; `setImmediate` stays real for `settle`.
+ */
+export const clock = {
+  now: 0,
+  timers: new Map(), // id -> {at, fn, every}
+  nextId: 1,
+  saved: null,
+
+  install() {
+    this.now = 0;
+    this.timers.clear();
+    this.saved = { setTimeout, clearTimeout, setInterval, clearInterval };
+    const add = (fn, ms, every) => {
+      const id = this.nextId++;
+      this.timers.set(id, { at: this.now + Math.max(0, ms || 0), fn, every });
+      return id;
+    };
+    globalThis.setTimeout = (fn, ms) => add(fn, ms, 0);
+    globalThis.setInterval = (fn, ms) => add(fn, ms, Math.max(1, ms || 0));
+    globalThis.clearTimeout = globalThis.clearInterval = (id) => { this.timers.delete(id); };
+  },
+
+  uninstall() {
+    Object.assign(globalThis, this.saved);
+    this.timers.clear();
+  },
+
+  /** Move the clock on by `ms`, running every timer that falls due, in time order. */
+  tick(ms) {
+    const end = this.now + ms;
+    for (;;) {
+      let due = null;
+      for (const [id, t] of this.timers) if (t.at <= end && (!due || t.at < due[1].at)) due = [id, t];
+      if (!due) break;
+      const [id, t] = due;
+      this.now = t.at;
+      if (t.every) t.at += t.every; else this.timers.delete(id);
+      t.fn();
+    }
+    this.now = end;
+  },
+};

@@ -1,9 +1,9 @@
 // The outbox (js/group.js) on the real Hub (js/hub.js) with a WebSocket the
 // test drives: a message typed offline, or whose reply was lost, is published
 // after the reconnect with the same idem key, and shows once.
-import { test, mock, beforeEach, afterEach } from 'node:test';
+import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { FakeWebSocket } from './browser.mjs';
+import { FakeWebSocket, clock } from './browser.mjs';
 import { Hub } from '../../channels/web/static/js/hub.js';
 import { Group } from '../../channels/web/static/js/group.js';
 import { settle } from './support.mjs';
@@ -16,7 +16,7 @@ let g;
 let settled;
 beforeEach(() => {
   FakeWebSocket.all.length = 0;
-  mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+  clock.install();
   hub = new Hub({ url: 'ws://hub/ws', token: 'tok', codec: 'json' });
   g = new Group(info);
   settled = [];
@@ -26,7 +26,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   hub.stop();
-  mock.timers.reset();
+  clock.uninstall();
 });
 
 async function connect() {
@@ -37,7 +37,7 @@ async function connect() {
 }
 
 async function reconnect() {
-  mock.timers.tick(15150);
+  clock.tick(15150);
   return connect();
 }
 
