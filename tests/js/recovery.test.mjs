@@ -1,6 +1,6 @@
 // Recovery by offset (PROTOCOL.md §2) as js/sub.js does it: every message is
 // handed on once, in offset order, across reconnects, gaps and epoch changes.
-import { test } from 'node:test';
+import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sub } from '../../channels/web/static/js/sub.js';
 import { ScriptedHub, recorder, msg, settle } from './support.mjs';
@@ -98,9 +98,12 @@ test('a gap in the live stream is filled through history since before going on',
 
 test('an unknown channel on resubscribe revokes and forgets the subscription', async () => {
   const { hub, rec, sub } = await following(4);
+  const warn = mock.method(console, 'warn', () => {});
   const done = sub.connected({});
   (await hub.next()).fail(103, 'permission denied');
   await done;
+  warn.mock.restore();
+  assert.equal(warn.mock.callCount(), 1);
   assert.deepEqual(rec.calls, [['revoked', CH]]);
   assert.equal(hub.subs.has(CH), false);
 });
