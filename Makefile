@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck contracts unit bench clean system-deps
+.PHONY: run test install lint typecheck contracts jstest unit bench clean system-deps
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -32,11 +32,18 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
 
+## The page's own logic (channels/web/static/js) under Node's built-in test runner.
+## The files are named (the shell expands the glob): Node 21+ no longer searches a
+## directory given as `node --test tests/js/`.
+jstest:
+	@if command -v node >/dev/null 2>&1; then node --test tests/js/*.test.mjs; \
+	else echo "jstest: skipped, node is not installed (make system-deps installs nodejs)"; fi
+
 unit: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## Install what the tests need and run every test.
-test: $(STAMP) system-deps lint typecheck contracts unit
+## Install what the tests need and run every test (pytest last: CI reads its summary).
+test: $(STAMP) system-deps lint typecheck contracts jstest unit
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

@@ -5,7 +5,8 @@
 # and Debian's Chromium for the browser tests (tests/web, driven by Playwright)
 # with a CJK font: without one every Chinese character of the page renders as a
 # box in the screenshots (fonts-noto-cjk: Noto Sans/Serif CJK, the faces the
-# printable receipt sheet asks for).
+# printable receipt sheet asks for), and Node.js for the page's own logic tests
+# (`make jstest`: `node --test tests/js/`, no npm packages).
 set -euo pipefail
 
 need_apt=()
@@ -14,6 +15,7 @@ command -v psql >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium chromium-driver)
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)  # tests/test_deploy.py runs nginx -t
 command -v fc-list >/dev/null 2>&1 || need_apt+=(fontconfig)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)  # make jstest
 if ! command -v fc-list >/dev/null 2>&1 || [ -z "$(fc-list :lang=zh family 2>/dev/null)" ]; then
   need_apt+=(fonts-noto-cjk)
 fi
@@ -48,3 +50,4 @@ else
 fi
 echo "redis-server: $(redis-server --version | awk '{print $3}')"
 echo "CJK fonts: $(fc-list :lang=zh family | head -n 1)"
+echo "node: $(node --version)"

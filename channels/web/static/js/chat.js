@@ -3,29 +3,9 @@
 // mentions and presence.
 import { h, replace, fmtTime, fmtDay, fmtSize, toast, uid } from './ui.js';
 import { OFFLINE } from './hub.js';
+import { Group, messageData } from './group.js';
 
 const PAGE = 40;
-
-class Group {
-  constructor(info) {
-    this.info = info;
-    this.channel = info.channel;
-    this.names = new Map(info.members.map((m) => [m.id, m.name]));
-    this.msgs = new Map(); // offset -> message push
-    this.lowest = null; // smallest offset loaded (messages below it are not in msgs)
-    this.top = 0; // the last offset handed on by the subscription
-    this.marker = null; // read up to (null: not known yet)
-    this.connectUnread = null; // unread count of the last connect reply
-    this.atStart = false;
-    this.loading = false;
-    this.pending = []; // {idem, data, state, matched, ts}
-    this.presence = new Set();
-    this.ready = false;
-  }
-  get unread() { return this.marker === null ? (this.connectUnread ?? 0) : Math.max(0, this.top - this.marker); }
-  last() { return this.msgs.get(this.top) ?? null; }
-  add(list) { for (const m of list) this.msgs.set(m.offset, m); }
-}
 
 export class Chats {
   constructor(app) {
@@ -44,7 +24,7 @@ export class Chats {
     }
     this.hub.addEventListener('connected', (ev) => {
       const unread = ev.detail.unread || {};
-      for (const g of this.groups.values()) { g.connectUnread = unread[g.channel] ?? 0; g.marker = null; }
+      for (const g of this.groups.values()) g.connected(unread);
       this.flushAll();
       if (this.open) this.refreshPresence(this.open);
       this.changed();
@@ -57,11 +37,11 @@ export class Chats {
 
   handler(g) {
     return {
-      ready: (pos) => { g.top = pos.offset; g.lowest = pos.offset + 1; g.atStart = pos.offset === 0; this.synced(g); },
-      synced: (top) => { if (g.connectUnread !== null) g.marker = Math.max(0, top - g.connectUnread); this.changed(g); },
+      ready: (pos) => { g.start(pos); this.synced(g); },
+      synced: (top) => { g.synced(top); this.changed(g); },
       messages: (list) => this.received(g, list),
       reset: (pos) => {
-        g.msgs.clear(); g.top = pos.offset; g.lowest = pos.offset + 1; g.atStart = pos.offset === 0;
+        g.reset(pos);
         if (g === this.open) this.loadOlder(g, true);
         this.changed(g);
       },
@@ -77,15 +57,7 @@ export class Chats {
   synced(g) { g.ready = true; if (g === this.open && g.msgs.size < PAGE) this.loadOlder(g); this.changed(g); }
 
   received(g, list) {
-    g.add(list);
-    g.top = list[list.length - 1].offset;
-    if (g.lowest === null) g.lowest = list[0].offset;
-    for (const m of list) {
-      if (m.from !== this.me) continue;
-      if (g.marker !== null) g.marker = Math.max(g.marker, m.offset);
-      const p = g.pending.find((x) => !x.matched && x.data.text === m.data?.text);
-      if (p) p.matched = m.offset;
-    }
+    g.received(list, this.me);
     if (g === this.open) this.markRead(g);
     this.changed(g, true);
   }
@@ -93,7 +65,7 @@ export class Chats {
   push(p) {
     const g = this.groups.get(p.channel);
     if (p.push === 'read' && g) {
-      if (g.marker !== null) g.marker = Math.max(g.marker, p.offset);
+      g.readElsewhere(p.offset);
       this.changed(g);
     } else if ((p.push === 'join' || p.push === 'leave') && g) {
       if (p.push === 'join') g.presence.add(p.member); else g.presence.delete(p.member);
@@ -102,9 +74,10 @@ export class Chats {
   }
 
   markRead(g) {
-    if (document.visibilityState !== 'visible' || g.marker === null || g.top <= g.marker) return;
-    g.marker = g.top;
-    this.hub.tryRequest('read', { channel: g.channel, offset: g.top }).catch(() => {});
+    if (document.visibilityState !== 'visible') return;
+    const offset = g.takeRead();
+    if (offset === null) return;
+    this.hub.tryRequest('read', { channel: g.channel, offset }).catch(() => {});
     this.changed(g);
   }
 
@@ -125,10 +98,7 @@ export class Chats {
     this.renderMessages('keep');
     try {
       const r = await this.hub.request('history', { channel: g.channel, before: g.lowest, limit: PAGE });
-      const list = r.messages.filter((m) => m.offset < g.lowest);
-      g.add(list);
-      if (list.length) g.lowest = list[0].offset;
-      if (r.messages.length < PAGE || g.lowest <= 1) g.atStart = true;
+      g.older(r.messages, PAGE);
     } catch (err) {
       if (err.code !== OFFLINE) toast(`加载历史消息失败：${err.message}`, 'error');
     } finally {
@@ -148,12 +118,7 @@ export class Chats {
 
   // -- sending ------------------------------------------------------------------------
   send(g, text) {
-    const data = { text };
-    const mentions = [];
-    if (text.includes('@所有人')) mentions.push('all');
-    for (const [id, name] of g.names) if (id !== this.me && text.includes('@' + name)) mentions.push(id);
-    if (mentions.length) data.mentions = mentions;
-    g.pending.push({ idem: uid(), data, state: 'sending', matched: 0, ts: Date.now(), busy: false });
+    g.queue(messageData(text, g.names, this.me), uid(), Date.now());
     this.flush(g);
     this.renderMessages('bottom');
   }
@@ -161,26 +126,7 @@ export class Chats {
   flushAll() { for (const g of this.groups.values()) this.flush(g); }
 
   flush(g) {
-    for (const p of g.pending) {
-      if (p.busy || p.state === 'failed') continue;
-      p.busy = true;
-      p.state = 'sending';
-      this.hub.tryRequest('publish', { channel: g.channel, data: p.data, idem: p.idem }).then(
-        (r) => {
-          g.pending = g.pending.filter((x) => x !== p);
-          if (!g.msgs.has(r.offset) && r.offset > (g.lowest ?? 0) - 1) {
-            g.msgs.set(r.offset, { push: 'message', channel: g.channel, offset: r.offset, epoch: r.epoch,
-              data: p.data, from: this.me, ts: p.ts });
-          }
-          if (g === this.open) this.renderMessages('follow');
-        },
-        (err) => {
-          p.busy = false;
-          p.state = err.code === OFFLINE ? 'waiting' : 'failed';
-          p.error = err.message;
-          if (g === this.open) this.renderMessages('keep');
-        });
-    }
+    g.flush(this.hub, this.me, (p, sent) => { if (g === this.open) this.renderMessages(sent ? 'follow' : 'keep'); });
   }
 
   // -- rendering ----------------------------------------------------------------------
