@@ -34,6 +34,7 @@ from typing import Final
 from adapters import InboundMessage, masked_logger
 from channels.directory.phone import mask_phone
 from channels.notices.service import Notices
+from channels.notices.states import ReceiptState
 from hub.protocol.errors import HubError
 
 __all__ = [
@@ -52,6 +53,7 @@ log = masked_logger("channels.alerts.replies")
 ACK_WORDS: Final = ("已收到", "签收", "收到", "确认", "1")
 MAX_WRONG: Final = 5
 WINDOW_MS: Final = 3600 * 1000
+_IN_CHUNK: Final = 400  # ids per IN (...) list
 _DROP: Final = re.compile(r"[\s,，.。!！:：、;；\"'“”‘’()（）\[\]【】#*+\-_~]+")
 _WORDS: Final = "|".join(ACK_WORDS)
 _REPLY: Final = re.compile(rf"(?:{_WORDS})?([1-9]\d{{3}})(?:{_WORDS})?")
@@ -99,13 +101,18 @@ class ReplyCodes:
         )
         if given is not None:
             return str(given)
-        await db.execute(  # codes of signed or recalled notices are free again
-            "DELETE FROM alr_reply_codes WHERE member = ? AND (notice IN "
-            "(SELECT notice FROM ntc_receipts WHERE member = ? AND rank >= 3) "
-            "OR notice IN (SELECT id FROM ntc_notices WHERE recalled_at IS NOT NULL))",
-            member,
-            member,
-        )
+        # codes of signed or recalled notices are free again (neither ever changes back)
+        held = await db.fetch("SELECT notice FROM alr_reply_codes WHERE member = ?", member)
+        free = sorted(await self.notices.settled(member, [str(r["notice"]) for r in held]))
+        for i in range(0, len(free), _IN_CHUNK):
+            part = free[i : i + _IN_CHUNK]
+            await db.execute(
+                "DELETE FROM alr_reply_codes WHERE member = ? AND notice IN ("
+                + ", ".join("?" * len(part))
+                + ")",
+                member,
+                *part,
+            )
         for _ in range(50):
             code = str(1000 + secrets.randbelow(9000))
             if await db.execute(
@@ -153,29 +160,36 @@ class ReplyCodes:
             return ReplyOutcome("throttled")
         if code is None:
             return ReplyOutcome("no_code")
-        rows = await db.fetch(
-            "SELECT c.notice, c.member, r.rank, n.recalled_at FROM alr_reply_codes c "
-            "JOIN ntc_receipts r ON r.notice = c.notice AND r.member = c.member "
-            "JOIN ntc_notices n ON n.id = c.notice "
+        codes = await db.fetch(
+            "SELECT c.notice, c.member FROM alr_reply_codes c "
             "WHERE c.code = ? AND EXISTS (SELECT 1 FROM ntc_attempts a WHERE a.notice = c.notice "
             "AND a.member = c.member AND a.via = 'sms' AND a.address = ?)",
             code,
             msg.sender,
         )
+        rows = []  # (notice, member, receipt state, recalled) of the codes' receipts
+        for c in codes:
+            receipt = await self.notices.receipt_of(str(c["notice"]), str(c["member"]))
+            if receipt is not None:
+                rows.append((str(c["notice"]), str(c["member"]), *receipt))
         if not rows:
             return ReplyOutcome("wrong_code")
         acked: list[tuple[str, str]] = []
-        for row in rows:
-            if row["recalled_at"] is not None or int(row["rank"]) >= 3:
+        for notice, member, state, recalled in rows:
+            if recalled or state.rank >= ReceiptState.ACKED.rank:
                 continue
             try:
                 change = await self.notices.set_state(
-                    row["notice"], row["member"], "acked", "sms-reply", {"provider": msg.provider}
+                    notice,
+                    member,
+                    ReceiptState.ACKED.value,
+                    "sms-reply",
+                    {"provider": msg.provider},
                 )
             except HubError:
                 continue
             if change.changed:
-                acked.append((str(row["notice"]), str(row["member"])))
+                acked.append((notice, member))
         return ReplyOutcome("acked", tuple(acked)) if acked else ReplyOutcome("already")
 
     async def _record(self, msg: InboundMessage, result: ReplyOutcome) -> None:

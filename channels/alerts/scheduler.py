@@ -33,6 +33,7 @@ from channels.alerts.delivery import Outbox
 from channels.alerts.prefs import Prefs, Quiet, quiet_until, take_sms
 from channels.notices.model import Notice
 from channels.notices.service import Notices
+from channels.notices.states import ReceiptState
 from hub.core.interfaces import Database, Row
 from hub.protocol.errors import HubError
 
@@ -256,19 +257,9 @@ class Escalator:
                 log.exception("renewing the escalation lease failed")
 
     async def _targets(self, notice: str, rung: int, member: str, until: int) -> list[str]:
-        if member:
-            rows = await self.db.fetch(
-                "SELECT member FROM ntc_receipts WHERE notice = ? AND member = ? AND rank < ?",
-                notice,
-                member,
-                until,
-            )
-        else:
-            rows = await self.db.fetch(
-                "SELECT member FROM ntc_receipts WHERE notice = ? AND rank < ? ORDER BY member",
-                notice,
-                until,
-            )
+        below = await self.notices.members_below(
+            notice, ReceiptState.of_rank(until), member or None
+        )
         done = {
             r["member"]
             for r in await self.db.fetch(
@@ -287,7 +278,7 @@ class Escalator:
                     rung,
                 )
             )
-        return [r["member"] for r in rows if r["member"] not in done]
+        return [m for m in below if m not in done]
 
     async def prefs(self, member: str) -> Prefs:
         r = await self.db.fetchrow(

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from channels.notices.api import NoticesApi
 from channels.notices.links import AckLinks
-from channels.notices.model import RANK, STATES, Notice
+from channels.notices.model import Notice
 from channels.notices.ops import install_ops
 from channels.notices.service import Clock, Notices
+from channels.notices.states import ReceiptState
 
-__all__ = ["RANK", "STATES", "AckLinks", "Clock", "Notice", "Notices", "NoticesApi", "install_ops"]
+__all__ = [
+    "AckLinks",
+    "Clock",
+    "Notice",
+    "Notices",
+    "NoticesApi",
+    "ReceiptState",
+    "install_ops",
+]

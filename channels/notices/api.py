@@ -15,10 +15,11 @@ from channels.notices import ledger
 from channels.notices.classification import ClassifiedRefused
 from channels.notices.export import SHEET_CSP, csv_bytes, sheet_html
 from channels.notices.links import ACK_CSP, AckLinks, LinkClaim, ack_page
-from channels.notices.model import STATES, Draft, Notice, bad, parse_draft
+from channels.notices.model import Draft, Notice, bad, parse_draft
 from channels.notices.pages import page_headers
 from channels.notices.policy import parse_policy
 from channels.notices.service import Notices, notice_from_row
+from channels.notices.states import ReceiptState
 from channels.params import query_int
 from hub.auth import TokenVerifier
 from hub.protocol.errors import Code, HubError
@@ -162,7 +163,7 @@ class NoticesApi:
                 {
                     **n.payload(),
                     "kind": n.kind,
-                    "state": STATES[int(r["rrank"])],
+                    "state": ReceiptState.of_rank(int(r["rrank"])).value,
                     "recalled": n.recalled_at is not None,
                 }
             )
@@ -286,7 +287,7 @@ class NoticesApi:
         )
         if state is None:
             return _page("无法签收", "您不是该通知的接收人", status=403)
-        if int(state) >= 3:
+        if int(state) >= ReceiptState.ACKED.rank:
             return _page(n.title, "您已签收该通知，无需重复签收。")
         if request.method == "GET":  # opening the link is reading the notice (HEAD is not)
             await self.notices.set_state(

@@ -11,10 +11,10 @@ from typing import Any, Final
 from channels.directory.csvio import write_csv
 from channels.notices.model import Notice
 from channels.notices.pages import csp
+from channels.notices.states import ReceiptState
 
-__all__ = ["SHEET_CSP", "STATE_LABELS", "csv_bytes", "sheet_html"]
+__all__ = ["SHEET_CSP", "csv_bytes", "sheet_html"]
 
-STATE_LABELS: Final = {"sent": "已发送", "delivered": "已送达", "read": "已阅读", "acked": "已签收"}
 CHANNEL_LABELS: Final = {
     "app": "客户端",
     "link": "签收链接",
@@ -52,7 +52,7 @@ def csv_bytes(items: Sequence[dict[str, Any]]) -> bytes:
             it["name"] or "",
             it["unit"],
             it["unit_name"] or "",
-            STATE_LABELS[it["state"]],
+            ReceiptState(it["state"]).label,
             fmt_ts(it["delivered_at"]),
             fmt_ts(it["read_at"]),
             fmt_ts(it["acked_at"]),
@@ -87,7 +87,7 @@ def sheet_html(n: Notice, counts: dict[str, int], items: Sequence[dict[str, Any]
     rows = "\n".join(
         f"<tr><td>{i}</td><td>{e(it['unit_name'] or it['unit'])}</td>"
         f"<td>{e(it['name'] or it['member'])}</td>"
-        f"<td>{STATE_LABELS[it['state']]}</td><td>{fmt_ts(it['acked_at'])}</td>"
+        f"<td>{ReceiptState(it['state']).label}</td><td>{fmt_ts(it['acked_at'])}</td>"
         f"<td>{e(CHANNEL_LABELS.get(it['channel'] or '', it['channel'] or ''))}</td></tr>"
         for i, it in enumerate(items, 1)
     )

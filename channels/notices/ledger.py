@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import orjson
 
-from channels.notices.model import STATES
+from channels.notices.states import ReceiptState
 from hub.core.interfaces import Database
 
 __all__ = ["GENESIS", "Event", "append", "event_hash", "lock", "recipients_digest", "verify"]
@@ -124,9 +124,9 @@ async def verify(db: Database, notice: str) -> dict[str, Any]:
         if h != r["hash"]:
             problems.append({"seq": seq, "problem": "事件内容与哈希不符（记录被修改）"})
         prev = str(r["hash"])
-        if r["kind"] == "state" and r["member"] is not None and r["state"] in STATES:
-            rank = STATES.index(r["state"])
-            best[r["member"]] = max(best.get(r["member"], 0), rank)
+        state = ReceiptState.named(r["state"])
+        if r["kind"] == "state" and r["member"] is not None and state is not None:
+            best[r["member"]] = max(best.get(r["member"], 0), state.rank)
         if r["kind"] == "created":
             members_digest = orjson.loads(r["detail"]).get("recipients_sha256")
     head = await db.fetchrow("SELECT seq, hash FROM ntc_heads WHERE notice = ?", notice)

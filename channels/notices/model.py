@@ -1,8 +1,7 @@
 """What a notice is, and the parsing of ``POST /api/notices`` (and ``/api/alerts``).
 
-Receipt states move forward only: ``sent`` (0) → ``delivered`` (1) → ``read``
-(2) → ``acked`` (3, 签收). A field that does not parse raises ``HubError`` 107
-with a message in Chinese.
+Receipt states are :class:`channels.notices.states.ReceiptState`. A field that
+does not parse raises ``HubError`` 107 with a message in Chinese.
 """
 
 from __future__ import annotations
@@ -18,30 +17,19 @@ from channels.notices.classification import check_classification
 from hub.protocol.errors import Code, HubError
 
 __all__ = [
-    "RANK",
-    "STATES",
     "Audience",
     "Draft",
     "Notice",
     "bad",
     "parse_draft",
-    "state_rank",
 ]
 
-STATES: Final = ("sent", "delivered", "read", "acked")
-RANK: Final = {s: i for i, s in enumerate(STATES)}
 _ID: Final = re.compile(r"[A-Za-z0-9_.\-:@]{1,128}")
 _SHA256: Final = re.compile(r"[0-9a-f]{64}")
 
 
 def bad(message: str) -> HubError:
     return HubError(Code.BAD_REQUEST, message)
-
-
-def state_rank(state: object) -> int:
-    if not isinstance(state, str) or state not in RANK:
-        raise bad("state 应为 delivered、read 或 acked")
-    return RANK[state]
 
 
 @dataclass(slots=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from channels.notices.states import ReceiptState
 from hub.server.openapi import error_responses, json_body, ref
 
 __all__ = ["PATHS", "SCHEMAS"]
 
-_STATE: Final = {"enum": ["sent", "delivered", "read", "acked"]}
+_STATE: Final = {"enum": list(ReceiptState.names())}
 _ID: Final = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _MEMBER_ID: Final = {"type": "string", "pattern": r"^[A-Za-z0-9_.\-:@]{1,128}$"}
 _IDS: Final = {
@@ -101,7 +102,7 @@ PATHS: Final[dict[str, Any]] = {
                 _ID,
                 _q(
                     "state",
-                    {"enum": ["sent", "delivered", "read", "acked", "unsigned"]},
+                    {"enum": [*ReceiptState.names(), "unsigned"]},
                     "unsigned: below acked; empty: every state",
                 ),
                 _q(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from channels.notices.model import RANK, STATES
 from channels.notices.service import Notices
+from channels.notices.states import ReceiptState
 from hub.core.client import Client
 from hub.protocol.errors import Code, HubError
 from hub.protocol.requests import Request, opt_str, req_str
@@ -34,7 +34,7 @@ def install_ops(notices: Notices) -> None:
         args = req.args
         detail = {"device": args["device"]} if args["device"] else {}
         change = await notices.set_state(args["notice"], member, args["state"], "app", detail)
-        return {"notice": args["notice"], "state": STATES[change.result]}
+        return {"notice": args["notice"], "state": ReceiptState.of_rank(change.result).value}
 
     async def on_connect(client: Client) -> dict[str, Any] | None:
         member = client.member
@@ -44,4 +44,3 @@ def install_ops(notices: Notices) -> None:
 
     node.dispatcher.register("receipt", _v_receipt, receipt)
     node.connect_hooks.append(on_connect)
-    assert set(RANK) == set(STATES)

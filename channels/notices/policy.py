@@ -15,7 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from channels.notices.model import RANK, bad
+from channels.notices.model import bad
+from channels.notices.states import ReceiptState
 
 __all__ = ["VIAS", "parse_duration", "parse_policy"]
 
@@ -60,4 +61,4 @@ def parse_policy(body: Mapping[str, Any], require_ack: bool) -> dict[str, Any]:
     until = body.get("escalate_until", "acked" if require_ack else "delivered")
     if until not in ("delivered", "read", "acked"):
         raise bad("escalate_until 应为 delivered、read 或 acked")
-    return {"ladder": ladder, "until": until, "until_rank": RANK[until]}
+    return {"ladder": ladder, "until": until, "until_rank": ReceiptState(until).rank}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from channels.notices import ledger
-from channels.notices.model import STATES
+from channels.notices.states import ReceiptState
 from hub.core.interfaces import Database
 from hub.protocol.errors import Code, HubError
 from hub.store.batch import BatchWriter
@@ -76,7 +76,7 @@ class ReceiptBook:
                 await self._apply(tx, notice, changes)
         for ch in batch:
             if ch.changed:
-                state = STATES[ch.result]
+                state = ReceiptState.of_rank(ch.result).value
                 push = {
                     "push": "receipt",
                     "notice": ch.notice,
@@ -120,7 +120,14 @@ class ReceiptBook:
                 ch.changed = True
                 final[ch.member] = ch
                 events.append(
-                    ledger.Event(ch.member, "state", ch.ts, STATES[ch.rank], ch.channel, ch.detail)
+                    ledger.Event(
+                        ch.member,
+                        "state",
+                        ch.ts,
+                        ReceiptState.of_rank(ch.rank).value,
+                        ch.channel,
+                        ch.detail,
+                    )
                 )
             ch.result = ranks[ch.member]
         if not events:
@@ -134,8 +141,8 @@ class ReceiptBook:
                     ch.rank,
                     ch.channel,
                     ch.ts,
-                    ch.ts if ch.rank >= 2 else None,
-                    ch.ts if ch.rank >= 3 else None,
+                    ch.ts if ch.rank >= ReceiptState.READ.rank else None,
+                    ch.ts if ch.rank >= ReceiptState.ACKED.rank else None,
                     notice,
                     ch.member,
                     ch.rank,

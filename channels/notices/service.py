@@ -17,8 +17,9 @@ from channels.directory.service import Directory
 from channels.directory.store import SUBTREE
 from channels.notices import ledger
 from channels.notices.audience import Recipient, resolve
-from channels.notices.model import RANK, STATES, Draft, Notice
+from channels.notices.model import Draft, Notice
 from channels.notices.receipts import Change, ReceiptBook
+from channels.notices.states import ReceiptState, at_least, below, equals
 from hub.core.interfaces import Database, Row
 from hub.core.node import Node
 from hub.protocol.errors import Code, HubError
@@ -34,6 +35,7 @@ _COLS: Final = (
     "classification, urgency, policy, recipients, created_at, recalled_at, recalled_by"
 )
 _CATCH_UP: Final = 100
+_IN_CHUNK: Final = 400  # ids per IN (...) list: well under every bound-parameter limit
 
 
 def notice_from_row(r: Row) -> Notice:
@@ -250,18 +252,23 @@ class Notices:
     async def unsigned(self, member: str) -> list[dict[str, Any]]:
         """The member's notices still not signed (not read, when no ack is required),
         newest first, at most 100: the ``unsigned`` field of the connect reply."""
+        not_acked = below(ReceiptState.ACKED, "r.rank")
+        not_read = below(ReceiptState.READ, "r.rank")
         rows = await self.db.fetch(
             f"SELECT r.rank AS rrank, {', '.join('n.' + c.strip() for c in _COLS.split(','))} "
             "FROM ntc_receipts r JOIN ntc_notices n ON n.id = r.notice "
-            "WHERE r.member = ? AND r.rank < 3 AND n.recalled_at IS NULL "
-            "AND (n.require_ack = 1 OR r.rank < 2) ORDER BY n.created_at DESC LIMIT ?",
+            f"WHERE r.member = ? AND {not_acked.sql} AND n.recalled_at IS NULL "
+            f"AND (n.require_ack = 1 OR {not_read.sql}) ORDER BY n.created_at DESC LIMIT ?",
             member,
+            *not_acked.args,
+            *not_read.args,
             _CATCH_UP,
         )
         out = []
         for r in rows:
             n = notice_from_row(r)
-            out.append({"kind": n.kind, "notice": n.payload(), "state": STATES[int(r["rrank"])]})
+            state = ReceiptState.of_rank(int(r["rrank"])).value
+            out.append({"kind": n.kind, "notice": n.payload(), "state": state})
         return out
 
     # -- receipts ---------------------------------------------------------------------------
@@ -273,21 +280,73 @@ class Notices:
         channel: str,
         detail: dict[str, Any] | None = None,
     ) -> Change:
-        change = Change(notice, member, RANK[state], channel, self.now_ms(), detail or {})
+        change = Change(
+            notice, member, ReceiptState(state).rank, channel, self.now_ms(), detail or {}
+        )
         return await self.receipts.record(change)
+
+    # -- queries for other components (alerts read notices here, not in the tables) -------
+    async def members_below(
+        self, notice_id: str, state: ReceiptState, member: str | None = None
+    ) -> list[str]:
+        """The recipients whose receipt is not yet at ``state``, by member id;
+        ``member``: that recipient alone (or nobody)."""
+        cond = below(state)
+        if member is not None:
+            rows = await self.db.fetch(
+                f"SELECT member FROM ntc_receipts WHERE notice = ? AND member = ? AND {cond.sql}",
+                notice_id,
+                member,
+                *cond.args,
+            )
+        else:
+            rows = await self.db.fetch(
+                f"SELECT member FROM ntc_receipts WHERE notice = ? AND {cond.sql} ORDER BY member",
+                notice_id,
+                *cond.args,
+            )
+        return [str(r["member"]) for r in rows]
+
+    async def receipt_of(self, notice_id: str, member: str) -> tuple[ReceiptState, bool] | None:
+        """The member's receipt state of the notice and whether the notice was
+        recalled; None when the notice does not exist or the member is no recipient."""
+        row = await self.db.fetchrow(
+            "SELECT r.rank, n.recalled_at FROM ntc_receipts r JOIN ntc_notices n ON n.id = "
+            "r.notice WHERE r.notice = ? AND r.member = ?",
+            notice_id,
+            member,
+        )
+        if row is None:
+            return None
+        return ReceiptState.of_rank(int(row["rank"])), row["recalled_at"] is not None
+
+    async def settled(self, member: str, notice_ids: Sequence[str]) -> set[str]:
+        """Which of ``notice_ids`` the member is done with for good: signed (acked)
+        by them, or recalled."""
+        acked = at_least(ReceiptState.ACKED)
+        out: set[str] = set()
+        ids = list(dict.fromkeys(notice_ids))
+        for i in range(0, len(ids), _IN_CHUNK):
+            part = ids[i : i + _IN_CHUNK]
+            marks = ", ".join("?" * len(part))
+            rows = await self.db.fetch(
+                f"SELECT notice AS id FROM ntc_receipts WHERE member = ? AND {acked.sql} "
+                f"AND notice IN ({marks}) UNION "
+                f"SELECT id FROM ntc_notices WHERE recalled_at IS NOT NULL AND id IN ({marks})",
+                member,
+                *acked.args,
+                *part,
+                *part,
+            )
+            out.update(str(r["id"]) for r in rows)
+        return out
 
     # -- remind and recall --------------------------------------------------------------------
     async def remind(self, notice_id: str, by: str) -> list[str]:
         n = await self.get(notice_id)
         if n.recalled_at is not None:
             raise HubError(Code.BAD_REQUEST, "通知已撤回，不能提醒")
-        top = 3 if n.require_ack else 2
-        rows = await self.db.fetch(
-            "SELECT member FROM ntc_receipts WHERE notice = ? AND rank < ? ORDER BY member",
-            n.id,
-            top,
-        )
-        members = [r["member"] for r in rows]
+        members = await self.members_below(n.id, ReceiptState.done(n.require_ack))
         if not members:
             return []
         async with self.db.transaction() as tx:
@@ -355,9 +414,11 @@ class Notices:
         return {"notice": n.id, "recalled_at": now, "read_by": read_by, "already": False}
 
     async def _read_by(self, notice_id: str, db: Database | None = None) -> list[str]:
+        read = at_least(ReceiptState.READ)
         rows = await (db or self.db).fetch(
-            "SELECT member FROM ntc_receipts WHERE notice = ? AND rank >= 2 ORDER BY member",
+            f"SELECT member FROM ntc_receipts WHERE notice = ? AND {read.sql} ORDER BY member",
             notice_id,
+            *read.args,
         )
         return [r["member"] for r in rows]
 
@@ -366,9 +427,9 @@ class Notices:
         rows = await self.db.fetch(
             "SELECT rank, COUNT(*) AS n FROM ntc_receipts WHERE notice = ? GROUP BY rank", notice_id
         )
-        counts = dict.fromkeys(STATES, 0)
+        counts = dict.fromkeys(ReceiptState.names(), 0)
         for r in rows:
-            counts[STATES[int(r["rank"])]] = int(r["n"])
+            counts[ReceiptState.of_rank(int(r["rank"])).value] = int(r["n"])
         return counts
 
     async def rollup(self, notice_id: str) -> list[dict[str, Any]]:
@@ -395,7 +456,7 @@ class Notices:
         parent_of = {u: p for u, (_, p) in tree.items()}
         own: dict[str, list[int]] = {}  # unit -> per-rank counts before the roll-up
         via: dict[str, list[int]] = {}  # unit -> per-rank counts through a home unit
-        width = len(STATES)
+        width = len(ReceiptState)
 
         def add(table: dict[str, list[int]], unit: str, rank: int, n: int) -> None:
             table.setdefault(unit, [0] * width)[rank] += n
@@ -438,7 +499,7 @@ class Notices:
             if total <= 0:
                 continue
             name, parent = tree.get(unit, (unit, None))
-            counts = dict(zip(STATES, c, strict=True))
+            counts = dict(zip(ReceiptState.names(), c, strict=True))
             out.append(
                 {
                     "unit": unit,
@@ -471,15 +532,18 @@ class Notices:
             where.append("(r.unit IN (SELECT id FROM sub) OR r.home_unit IN (SELECT id FROM sub))")
             via = "CASE WHEN r.unit IN (SELECT id FROM sub) THEN 0 ELSE 1 END"
         args.append(notice)
-        if state == "unsigned":
-            where.append("r.rank < 3")
-        elif state is not None:
-            if state not in RANK:
+        if state is not None:
+            named = ReceiptState.named(state)
+            if state == "unsigned":
+                match = below(ReceiptState.ACKED, "r.rank")
+            elif named is not None:
+                match = equals(named, "r.rank")
+            else:
                 raise HubError(
                     Code.BAD_REQUEST, "state 应为 sent、delivered、read、acked 或 unsigned"
                 )
-            where.append("r.rank = ?")
-            args.append(RANK[state])
+            where.append(match.sql)
+            args.extend(match.args)
         cond = " WHERE " + " AND ".join(where)
         joins = (
             " FROM ntc_receipts r LEFT JOIN dir_members m ON m.id = r.member "
@@ -501,7 +565,7 @@ class Notices:
                 "name": r["member_name"],
                 "unit": r["unit"],
                 "unit_name": r["unit_name"],
-                "state": STATES[int(r["rank"])],
+                "state": ReceiptState.of_rank(int(r["rank"])).value,
                 "delivered_at": r["delivered_at"],
                 "read_at": r["read_at"],
                 "acked_at": r["acked_at"],

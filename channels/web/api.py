@@ -1,8 +1,10 @@
 """The few HTTP routes the page needs besides the engine's and the directory's.
 
-* ``GET /api/web/config`` (no credentials): ``{demo, login_url}`` — whether the
-  demo sign-in is on, and where to send a person who has no token
-  (``HUB_WEB_LOGIN_URL``, the organization's own login).
+* ``GET /api/web/config`` (no credentials): ``{demo, login_url, receipt_states}`` —
+  whether the demo sign-in is on, where to send a person who has no token
+  (``HUB_WEB_LOGIN_URL``, the organization's own login), and the receipt states in
+  rank order with their words (:func:`channels.notices.states.page_config`: the page
+  keeps no copy of its own).
 * ``GET /api/web/me`` (``Authorization: Bearer <connection token>``): who the token
   is, with names: the member's unit, roles, whether it may send notices, and its
   groups with their members' names (what a chat list and mentions need).
@@ -25,6 +27,7 @@ from channels.authz import is_admin
 from channels.directory import store
 from channels.directory.model import KIND_LABELS, ROLE_LABELS, Member
 from channels.directory.service import Directory
+from channels.notices.states import page_config
 from hub.auth import Identity, TokenVerifier
 from hub.protocol.errors import Code, HubError
 from hub.server.http import json_response, read_json
@@ -73,7 +76,9 @@ class WebApi:
         return is_admin(identity.claims)
 
     async def config(self, request: web.Request) -> web.Response:
-        return json_response({"demo": self.demo, "login_url": self.login_url})
+        return json_response(
+            {"demo": self.demo, "login_url": self.login_url, "receipt_states": page_config()}
+        )
 
     async def me(self, request: web.Request) -> web.Response:
         identity = self.identity(request)

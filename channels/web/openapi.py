@@ -36,9 +36,29 @@ def web_paths() -> dict[str, Any]:
     return {
         "/api/web/config": {
             "get": {
-                "summary": "Page settings: demo sign-in on or off, the organization's login URL",
+                "summary": "Page settings: demo sign-in on or off, the organization's login "
+                "URL, the receipt states with their words",
                 "security": [],
-                "responses": {"200": _ok(_obj(demo=_BOOL, login_url=_NULL_STR))},
+                "responses": {
+                    "200": _ok(
+                        _obj(
+                            demo=_BOOL,
+                            login_url=_NULL_STR,
+                            receipt_states={
+                                "type": "array",
+                                "description": "In rank order (sent, delivered, read, acked)",
+                                "items": _obj(
+                                    state=_STR,
+                                    rank={"type": "integer"},
+                                    label=_STR,
+                                    short=_STR,
+                                    legend=_STR,
+                                    inbox=_STR,
+                                ),
+                            },
+                        )
+                    )
+                },
             }
         },
         "/api/web/me": {

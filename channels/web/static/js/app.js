@@ -3,6 +3,7 @@
 import { Hub } from './hub.js';
 import { h, replace, api, toast } from './ui.js';
 import { Chats } from './chat.js';
+import { setReceiptStates } from './states.js';
 
 const TOKEN_KEY = 'tongzhi.token';
 const main = document.getElementById('main');
@@ -163,6 +164,7 @@ function route() {
 async function boot() {
   takeTokenFromFragment();
   try { app.config = await api('/api/web/config'); } catch { /* defaults */ }
+  setReceiptStates(app.config.receipt_states ?? []);
   await start();
 }
 

@@ -2,9 +2,7 @@
 // `delivered` is recorded as soon as the page has a notice, `read` when it is
 // opened, `acked` (签收) with the button.
 import { h, replace, fmtTime, fmtSize, deadlineInfo, toast, api } from './ui.js';
-
-const RANK = { sent: 0, delivered: 1, read: 2, acked: 3 };
-const STATE_TEXT = { sent: '未送达', delivered: '未读', read: '已读', acked: '已签收' };
+import { RANK, INBOX, unsignedState } from './states.js';
 
 export class Inbox {
   constructor(app) {
@@ -27,7 +25,7 @@ export class Inbox {
 
   unsigned(it) {
     if (it.recalled) return false;
-    return it.notice.require_ack ? RANK[it.state] < 3 : RANK[it.state] < 2;
+    return unsignedState(it.state, it.notice.require_ack);
   }
 
   pendingCount() { let n = 0; for (const it of this.items.values()) if (this.unsigned(it)) n += 1; return n; }
@@ -136,7 +134,7 @@ export class Inbox {
     h('div', { class: 'card-title' },
       alert ? h('span', { class: 'pill red' }, '紧急') : null,
       it.recalled ? h('span', { class: 'pill' }, '已撤回') : null,
-      todo ? h('span', { class: 'pill warn' }, n.require_ack ? '待签收' : '未读') : h('span', { class: 'pill ok' }, STATE_TEXT[it.state]),
+      todo ? h('span', { class: 'pill warn' }, n.require_ack ? '待签收' : '未读') : h('span', { class: 'pill ok' }, INBOX[it.state]),
       it.reminded && todo ? h('span', { class: 'pill blue' }, '被提醒') : null,
       h('span', {}, n.title)),
     h('div', { class: 'card-meta' },

@@ -1,11 +1,8 @@
 // For senders and administrators: compose a notice, the list of sent notices, and
 // the receipt dashboard that fills live from `receipt` pushes on `notice:<id>`.
 import { h, s, replace, fmtTime, deadlineInfo, toast, api, uid } from './ui.js';
+import { RANK, STATES, LEGEND, SHORT, unsignedState } from './states.js';
 
-const RANK = { sent: 0, delivered: 1, read: 2, acked: 3 };
-const STATES = ['acked', 'read', 'delivered', 'sent'];
-const LABEL = { acked: '已签收', read: '已读未签收', delivered: '已送达未读', sent: '未送达' };
-const SHORT = { acked: '已签收', read: '已读', delivered: '已送达', sent: '未送达' };
 const COLOR = { acked: '#1d6b34', read: '#2f7fd1', delivered: '#e0a100', sent: '#c8c2bb' };
 
 // The label of a unit kind: a known code's Chinese label, else the kind itself (a free
@@ -302,13 +299,13 @@ export class Notices {
       h('section', { 'aria-labelledby': 'progress-title' },
         h('h3', { id: 'progress-title', class: 'section-title' }, `签收进度 ${total ? Math.round((100 * done) / total) : 0}%`),
         this.bar(c, total),
-        h('div', { class: 'legend' }, STATES.map((k) => h('span', {}, h('i', { class: `c-${k === 'sent' ? 'none' : k}` }), `${LABEL[k]} `, h('b', { dataset: { count: k } }, String(c[k]))))),
+        h('div', { class: 'legend' }, STATES.map((k) => h('span', {}, h('i', { class: `c-${k === 'sent' ? 'none' : k}` }), `${LEGEND[k]} `, h('b', { dataset: { count: k } }, String(c[k]))))),
       ),
     );
     const rows = this.rollup(d);
     inner.append(h('h3', { class: 'section-title' }, '各单位情况'),
       h('div', { class: 'grid2' }, this.table(rows), this.chart(rows)));
-    const unsigned = list.filter((r) => (n.require_ack ? r.state !== 'acked' : RANK[r.state] < 2))
+    const unsigned = list.filter((r) => unsignedState(r.state, n.require_ack))
       .sort((a, b) => RANK[a.state] - RANK[b.state] || a.unit.localeCompare(b.unit));
     inner.append(h('h3', { class: 'section-title' }, `未${n.require_ack ? '签收' : '阅读'}名单（${unsigned.length}）`),
       unsigned.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'unsigned' },
@@ -321,14 +318,14 @@ export class Notices {
     return h('div', { class: 'table-wrap' }, h('table', { id: 'rollup' },
       h('caption', { class: 'sr-only' }, '各单位签收情况（含下级单位）'),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, '单位'), h('th', { scope: 'col', class: 'num' }, '人数'),
-        ['acked', 'read', 'delivered', 'sent'].map((k) => h('th', { scope: 'col', class: 'num' }, SHORT[k])), h('th', { scope: 'col', class: 'num' }, '签收率'))),
+        STATES.map((k) => h('th', { scope: 'col', class: 'num' }, SHORT[k])), h('th', { scope: 'col', class: 'num' }, '签收率'))),
       h('tbody', {}, rows.map((r) => {
         const t = r.c.sent + r.c.delivered + r.c.read + r.c.acked;
         const name = h('th', { scope: 'row' }, r.name,
           r.via ? h('span', { class: 'muted small', dataset: { via: String(r.via) } }, ` 含流动党员 ${r.via} 人`) : null);
         name.style.paddingLeft = `${8 + r.depth * 16}px`;
         return h('tr', { dataset: { unit: r.unit } }, name, h('td', { class: 'num' }, String(t)),
-          ['acked', 'read', 'delivered', 'sent'].map((k) => h('td', { class: 'num', dataset: { state: k } }, String(r.c[k]))),
+          STATES.map((k) => h('td', { class: 'num', dataset: { state: k } }, String(r.c[k]))),
           h('td', { class: 'num' }, `${t ? Math.round((100 * r.c.acked) / t) : 0}%`));
       }))));
   }
