@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from adapters.standin import Standins, start_standins
 from channels.app import DomainExtension
 from tests.support.hubs import InProcessHub, hub_settings, running_hub
 
@@ -152,3 +153,13 @@ async def nhub(tmp_path: Path, database_url: str, clock: FakeClock) -> AsyncIter
     async with notice_hub(tmp_path / "data", database_url, clock) as h:
         await load_org(h)
         yield h
+
+
+@pytest.fixture
+async def standins() -> AsyncIterator[Standins]:
+    """Every provider's stand-in, on free ports, for the test's hub."""
+    s = await start_standins()
+    try:
+        yield s
+    finally:
+        await s.close()

@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 import pytest
 
-from adapters.standin import Standins, start_standins
+from adapters.standin import Standins
 from tests.channels.conftest import DomainHub, FakeClock, load_org, notice_hub
 from tests.channels.test_notices import assert_strict_page
 from tests.support.hubs import wait_until
@@ -53,15 +53,6 @@ ALERT = {
 # 2025-10-09 16:53:20 China time (UTC+8); NIGHT is 23:00 that day
 NIGHT = 1_760_022_000.0
 PREFIX = "/callbacks/" + "s3cr3t-" * 3
-
-
-@pytest.fixture
-async def standins() -> AsyncIterator[Standins]:
-    s = await start_standins()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @contextlib.asynccontextmanager

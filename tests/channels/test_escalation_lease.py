@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
-from adapters.standin import Standins, start_standins
+from adapters.standin import Standins
 from channels.alerts import Escalator
 from channels.alerts.settings import EscalationSettings
 from tests.channels.conftest import (
@@ -33,15 +32,6 @@ MEMBERS = [
     {"id": "fb", "name": "乙", "unit": "b2", "phone": "13900000002", "wechat": "oFB_openid_0002"},
     {"id": "fc", "name": "丙", "unit": "b2", "phone": "13900000003", "wechat": "oFC_openid_0003"},
 ]
-
-
-@pytest.fixture
-async def standins() -> AsyncIterator[Standins]:
-    s = await start_standins()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @contextlib.asynccontextmanager

@@ -3,23 +3,12 @@ through a hub and the providers' stand-ins (real HTTP)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
-import pytest
 
-from adapters.standin import Standins, start_standins
+from adapters.standin import Standins
 from tests.channels.conftest import FakeClock, load_org, notice_hub
-
-
-@pytest.fixture
-async def standins() -> AsyncIterator[Standins]:
-    s = await start_standins()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def test_wecom_only_member_gets_a_long_body_fitted_to_the_textcard(
