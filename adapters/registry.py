@@ -6,12 +6,12 @@ from .config import AdaptersConfig
 from .core.failover import FailoverAdapter
 from .core.runtime import Runtime
 from .log import LogAdapter
-from .sms.aliyun import AliyunSmsAdapter
-from .sms.tencent import TencentSmsAdapter
+from .providers.aliyun_sms.adapter import AliyunSmsAdapter
+from .providers.tencent_sms.adapter import TencentSmsAdapter
+from .providers.wechat_oa.adapter import OfficialAccountAdapter
+from .providers.wecom.adapter import WecomAdapter
+from .providers.wecom_bot.adapter import WecomBotAdapter
 from .types import Adapter
-from .wechat.official import OfficialAccountAdapter
-from .wechat.wecom import WecomAdapter
-from .wechat.wecom_bot import WecomBotAdapter
 
 __all__ = ["PROVIDERS", "SMS_GROUP", "aclose_all", "build_adapters"]
 

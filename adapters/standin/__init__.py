@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import AdaptersConfig, load_config
-from .aliyun import AliyunStandin
-from .faults import FAULT_KINDS, FaultKind, Faults
-from .server import StandinServer
-from .tencent import TencentStandin
-from .wechat import WechatStandin
-from .wecom import WecomStandin
+from ..core.faults import FAULT_KINDS, FaultKind, Faults
+from ..core.standin import StandinServer
+from ..providers.aliyun_sms.standin import AliyunStandin
+from ..providers.tencent_sms.standin import TencentStandin
+from ..providers.wechat_oa.standin import WechatStandin
+from ..providers.wecom.standin import WecomStandin
 
 __all__ = [
     "FAULT_KINDS",

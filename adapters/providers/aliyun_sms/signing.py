@@ -8,7 +8,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .common import percent_encode, sha256_hex
+from ...core.signing import percent_encode, sha256_hex
 
 __all__ = [
     "V3_ALGORITHM",

@@ -10,8 +10,8 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from ..limits import LIMITS, FieldLimit, measure
-from .server import Recent, StandinServer, json_response
+from ...core.standin import Recent, StandinServer, json_response
+from ...limits import LIMITS, FieldLimit, measure
 
 __all__ = ["WecomStandin"]
 

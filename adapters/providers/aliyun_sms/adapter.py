@@ -10,18 +10,18 @@ from typing import Any, ClassVar
 
 from yarl import URL
 
-from ..config import AliyunSmsConfig
-from ..core.base import ProviderAdapter
-from ..core.http import encode_json, host_header
-from ..core.ratelimit import RateSpec
-from ..core.runtime import Runtime
-from ..errors import AdapterError, ValidationError
-from ..limits import LIMITS, check, check_sms_params, fit_sms_params
-from ..phone import normalize_phone, to_aliyun
-from ..signing.aliyun import canonical_query, sign_v3
-from ..signing.common import sha256_hex
-from ..types import AdapterKind, CheckResult, Message, SendResult
-from .aliyun_errors import PROVIDER, classify
+from ...config import AliyunSmsConfig
+from ...core.base import ProviderAdapter
+from ...core.http import encode_json, host_header
+from ...core.ratelimit import RateSpec
+from ...core.runtime import Runtime
+from ...core.signing import sha256_hex
+from ...errors import AdapterError, ValidationError
+from ...limits import LIMITS, check, check_sms_params, fit_sms_params
+from ...phone import normalize_phone, to_aliyun
+from ...types import AdapterKind, CheckResult, Message, SendResult
+from .errors import PROVIDER, classify
+from .signing import canonical_query, sign_v3
 
 __all__ = ["API_VERSION", "AliyunSmsAdapter"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..errors import (
+from ...errors import (
     AdapterError,
     AuthenticationError,
     RateLimitedError,

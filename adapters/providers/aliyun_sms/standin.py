@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
-from ..limits import LIMITS
-from ..signing.aliyun import parse_v3_authorization, sign_v3, v2_signature
-from ..signing.common import sha256_hex
-from .server import Recent, StandinServer, json_response, request_id
+from ...core.signing import sha256_hex
+from ...core.standin import Recent, StandinServer, json_response, request_id
+from ...limits import LIMITS
+from .signing import parse_v3_authorization, sign_v3, v2_signature
 
 __all__ = ["AliyunStandin"]
 

@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..errors import ValidationError
-from ..limits import check_oa_values
-from ..signing.wechat import callback_signature
-from .server import Recent, StandinServer, json_response
+from ...core.standin import Recent, StandinServer, json_response
+from ...errors import ValidationError
+from ...limits import check_oa_values
+from .signing import callback_signature
 
 __all__ = ["WechatStandin"]
 

@@ -8,15 +8,15 @@ from typing import Any, ClassVar
 
 from yarl import URL
 
-from ..config import WecomBotConfig
-from ..core.base import ProviderAdapter
-from ..core.http import encode_json
-from ..core.ratelimit import RateSpec
-from ..core.runtime import Runtime
-from ..errors import ValidationError
-from ..limits import LIMITS, check, fit, measure
-from ..types import AdapterKind, CheckResult, Message, SendResult
-from .errors import errcode_body
+from ...config import WecomBotConfig
+from ...core.base import ProviderAdapter
+from ...core.http import encode_json
+from ...core.ratelimit import RateSpec
+from ...core.runtime import Runtime
+from ...core.wechat_errors import errcode_body
+from ...errors import ValidationError
+from ...limits import LIMITS, check, fit, measure
+from ...types import AdapterKind, CheckResult, Message, SendResult
 
 __all__ = ["PROVIDER", "WecomBotAdapter"]
 

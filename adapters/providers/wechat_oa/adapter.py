@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Literal
 
 from yarl import URL
 
-from ..config import WechatConfig
-from ..core.base import ProviderAdapter
-from ..core.http import encode_json
-from ..core.ratelimit import RateSpec
-from ..core.runtime import Runtime
-from ..core.tokens import AccessToken, TokenCache
-from ..errors import AdapterError, ValidationError
-from ..limits import LIMITS, check, check_oa_values, fit, oa_limit
-from ..types import AdapterKind, CheckResult, Message, SendResult
-from .errors import errcode_body
+from ...config import WechatConfig
+from ...core.base import ProviderAdapter
+from ...core.http import encode_json
+from ...core.ratelimit import RateSpec
+from ...core.runtime import Runtime
+from ...core.tokens import AccessToken, TokenCache
+from ...core.wechat_errors import errcode_body
+from ...errors import AdapterError, ValidationError
+from ...limits import LIMITS, check, check_oa_values, fit, oa_limit
+from ...types import AdapterKind, CheckResult, Message, SendResult
 
 __all__ = ["DEFAULT_DATA_KEY", "PROVIDER", "OfficialAccountAdapter"]
 

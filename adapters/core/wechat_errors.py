@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..core.http import HttpResponse
 from ..errors import (
     AdapterError,
     AuthenticationError,
@@ -15,6 +14,7 @@ from ..errors import (
     TokenExpiredError,
     TransientProviderError,
 )
+from .http import HttpResponse
 
 __all__ = ["classify", "errcode_body"]
 

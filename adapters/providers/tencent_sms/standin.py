@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..limits import LIMITS, measure
-from ..signing.tencent import parse_tc3_authorization, sign_tc3, utc_date
-from .server import Recent, StandinServer, json_response, request_id
+from ...core.standin import Recent, StandinServer, json_response, request_id
+from ...limits import LIMITS, measure
+from .signing import parse_tc3_authorization, sign_tc3, utc_date
 
 __all__ = ["TencentStandin"]
 

@@ -7,17 +7,17 @@ from typing import Any, ClassVar
 
 from yarl import URL
 
-from ..config import TencentSmsConfig
-from ..core.base import ProviderAdapter
-from ..core.http import encode_json, host_header
-from ..core.ratelimit import RateSpec
-from ..core.runtime import Runtime
-from ..errors import AdapterError, TransientProviderError
-from ..limits import LIMITS, check, check_sms_params, fit_sms_params
-from ..phone import normalize_phone, to_tencent
-from ..signing.tencent import sign_tc3
-from ..types import AdapterKind, CheckResult, Message, SendResult
-from .tencent_errors import PROVIDER, classify
+from ...config import TencentSmsConfig
+from ...core.base import ProviderAdapter
+from ...core.http import encode_json, host_header
+from ...core.ratelimit import RateSpec
+from ...core.runtime import Runtime
+from ...errors import AdapterError, TransientProviderError
+from ...limits import LIMITS, check, check_sms_params, fit_sms_params
+from ...phone import normalize_phone, to_tencent
+from ...types import AdapterKind, CheckResult, Message, SendResult
+from .errors import PROVIDER, classify
+from .signing import sign_tc3
 
 __all__ = ["API_VERSION", "CONTENT_TYPE", "SERVICE", "TencentSmsAdapter"]
 

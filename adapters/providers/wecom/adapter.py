@@ -7,16 +7,16 @@ from typing import Any, ClassVar
 
 from yarl import URL
 
-from ..config import WecomConfig
-from ..core.base import ProviderAdapter
-from ..core.http import encode_json
-from ..core.ratelimit import RateSpec
-from ..core.runtime import Runtime
-from ..core.tokens import AccessToken, TokenCache
-from ..errors import AdapterError, RecipientError, ValidationError
-from ..limits import LIMITS, check, fit
-from ..types import AdapterKind, CheckResult, Message, SendResult
-from .errors import errcode_body
+from ...config import WecomConfig
+from ...core.base import ProviderAdapter
+from ...core.http import encode_json
+from ...core.ratelimit import RateSpec
+from ...core.runtime import Runtime
+from ...core.tokens import AccessToken, TokenCache
+from ...core.wechat_errors import errcode_body
+from ...errors import AdapterError, RecipientError, ValidationError
+from ...limits import LIMITS, check, fit
+from ...types import AdapterKind, CheckResult, Message, SendResult
 
 __all__ = ["PROVIDER", "WecomAdapter"]
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .common import hmac_sha256, sha256_hex
+from ...core.signing import hmac_sha256, sha256_hex
 
 __all__ = [
     "TC3_ALGORITHM",

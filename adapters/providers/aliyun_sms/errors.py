@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from ..errors import (
+from ...errors import (
     AdapterError,
     AuthenticationError,
     RateLimitedError,

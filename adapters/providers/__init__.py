@@ -1,0 +1,1 @@
+"""One folder per provider: adapter, signing, error codes, callbacks, stand-in."""
