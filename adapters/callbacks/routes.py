@@ -30,13 +30,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..core.callbacks import Handler, Sink, json_handler, log
+from ..core.callbacks import Handler, Sink, log
 from ..masking import Secret
-from ..providers.aliyun_sms.callbacks import answer as _aliyun_answer
-from ..providers.aliyun_sms.callbacks import parse_aliyun_reports, parse_aliyun_uplink
-from ..providers.tencent_sms.callbacks import answer as _tencent_answer
-from ..providers.tencent_sms.callbacks import parse_tencent_replies, parse_tencent_status
-from ..providers.wechat_oa.callbacks import wechat_handlers
+from ..providers import DESCRIPTORS
 
 __all__ = ["add_callback_routes", "callback_routes", "source_address"]
 
@@ -92,9 +88,6 @@ def _guarded(
     return guarded
 
 
-SMS_PROVIDERS = ("aliyun-sms", "tencent-sms")
-
-
 def callback_routes(
     sink: Sink,
     *,
@@ -104,15 +97,19 @@ def callback_routes(
     allow: Sequence[Network] = (),
     trusted_proxies: Sequence[Network] = (),
 ) -> list[web.RouteDef]:
-    """Routes for the callbacks of ``providers`` (default: both SMS providers, and
-    WeChat when ``wechat_token`` is given) under ``prefix``; ``sink(record)`` is
-    awaited for each ``DeliveryReport`` / ``InboundMessage``. The WeChat routes
+    """Routes for the callbacks of ``providers`` (default: every provider with
+    callbacks) under ``prefix``; ``sink(record)`` is awaited for each
+    ``DeliveryReport`` / ``InboundMessage``. The WeChat routes
     exist only when ``wechat_token`` (the account's server-configuration Token) is
     given. ``allow``/``trusted_proxies``: see the module docstring."""
-    wanted = set(SMS_PROVIDERS if providers is None else providers)
-    if providers is None:
-        wanted.add("wechat")
+    wanted = (
+        {d.name for d in DESCRIPTORS if d.callback_routes is not None}
+        if providers is None
+        else set(providers)
+    )
     base = (prefix.reveal() if isinstance(prefix, Secret) else prefix).rstrip("/")
+    token = wechat_token.reveal() if isinstance(wechat_token, Secret) else wechat_token
+    secrets = {"wechat": token}
 
     def route(method: str, path: str, handler: Handler, label: str) -> web.RouteDef:
         guarded = _guarded(handler, label, allow, trusted_proxies)
@@ -121,41 +118,11 @@ def callback_routes(
         return web.post(f"{base}{path}", guarded)
 
     routes = []
-    if "aliyun-sms" in wanted:
-        routes += [
-            route(
-                "POST",
-                "/aliyun-sms/report",
-                json_handler(sink, parse_aliyun_reports, _aliyun_answer, "aliyun report"),
-                "aliyun report",
-            ),
-            route(
-                "POST",
-                "/aliyun-sms/uplink",
-                json_handler(sink, parse_aliyun_uplink, _aliyun_answer, "aliyun uplink"),
-                "aliyun uplink",
-            ),
-        ]
-    if "tencent-sms" in wanted:
-        routes += [
-            route(
-                "POST",
-                "/tencent-sms/status",
-                json_handler(sink, parse_tencent_status, _tencent_answer, "tencent status"),
-                "tencent status",
-            ),
-            route(
-                "POST",
-                "/tencent-sms/reply",
-                json_handler(sink, parse_tencent_replies, _tencent_answer, "tencent reply"),
-                "tencent reply",
-            ),
-        ]
-    if wechat_token and "wechat" in wanted:
-        token = wechat_token.reveal() if isinstance(wechat_token, Secret) else wechat_token
-        verify, events = wechat_handlers(sink, token)
-        routes.append(route("GET", "/wechat/events", verify, "wechat check"))
-        routes.append(route("POST", "/wechat/events", events, "wechat event"))
+    for provider in DESCRIPTORS:
+        if provider.callback_routes is None or provider.name not in wanted:
+            continue
+        for item in provider.callback_routes(sink, secrets.get(provider.name)):
+            routes.append(route(item.method, item.path, item.handler, item.label))
     return routes
 
 

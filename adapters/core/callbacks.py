@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
@@ -22,6 +22,7 @@ __all__ = [
     "Answer",
     "CallbackFormatError",
     "CallbackRecord",
+    "CallbackRoute",
     "DeliveryReport",
     "DeliveryStatus",
     "Handler",
@@ -96,6 +97,16 @@ Sink = Callable[[CallbackRecord], Awaitable[None]]
 Parser = Callable[[bytes], Sequence[CallbackRecord]]
 Answer = Callable[[bool, str], web.Response]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRoute:
+    """One callback route of a provider, ``path`` relative to ``HUB_CALLBACK_PREFIX``."""
+
+    method: Literal["GET", "POST"]
+    path: str
+    handler: Handler
+    label: str
 
 
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")

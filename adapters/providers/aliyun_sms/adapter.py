@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 from yarl import URL
 
-from ...config import AliyunSmsConfig
 from ...core.base import ProviderAdapter
 from ...core.http import encode_json, host_header
 from ...core.ratelimit import RateSpec
@@ -20,6 +19,7 @@ from ...errors import AdapterError, ValidationError
 from ...limits import LIMITS, check, check_sms_params, fit_sms_params
 from ...phone import normalize_phone, to_aliyun
 from ...types import AdapterKind, CheckResult, Message, SendResult
+from .config import AliyunSmsConfig
 from .errors import PROVIDER, classify
 from .signing import canonical_query, sign_v3
 

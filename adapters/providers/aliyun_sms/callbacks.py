@@ -5,16 +5,29 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...core.callbacks import (
+    CallbackRoute,
     DeliveryReport,
     DeliveryStatus,
     InboundMessage,
+    Sink,
     china_time,
     field_text,
+    json_handler,
     json_items,
     phone_or_raw,
 )
 
-__all__ = ["answer", "parse_aliyun_reports", "parse_aliyun_uplink"]
+__all__ = [
+    "REPORT_PATH",
+    "UPLINK_PATH",
+    "answer",
+    "parse_aliyun_reports",
+    "parse_aliyun_uplink",
+    "routes",
+]
+
+REPORT_PATH = "/aliyun-sms/report"
+UPLINK_PATH = "/aliyun-sms/uplink"
 
 
 def answer(ok: bool, message: str) -> web.Response:
@@ -58,4 +71,22 @@ def parse_aliyun_uplink(body: bytes) -> list[InboundMessage]:
             raw=item,
         )
         for item in json_items(body)
+    ]
+
+
+def routes(sink: Sink, secret: str | None = None) -> list[CallbackRoute]:
+    """SmsReport and SmsUp pushes, each answered ``{"code": 0, "msg": "接收成功"}``."""
+    return [
+        CallbackRoute(
+            "POST",
+            REPORT_PATH,
+            json_handler(sink, parse_aliyun_reports, answer, "aliyun report"),
+            "aliyun report",
+        ),
+        CallbackRoute(
+            "POST",
+            UPLINK_PATH,
+            json_handler(sink, parse_aliyun_uplink, answer, "aliyun uplink"),
+            "aliyun uplink",
+        ),
     ]

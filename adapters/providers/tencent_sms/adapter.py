@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 
 from yarl import URL
 
-from ...config import TencentSmsConfig
 from ...core.base import ProviderAdapter
 from ...core.http import encode_json, host_header
 from ...core.ratelimit import RateSpec
@@ -16,6 +15,7 @@ from ...errors import AdapterError, TransientProviderError
 from ...limits import LIMITS, check, check_sms_params, fit_sms_params
 from ...phone import normalize_phone, to_tencent
 from ...types import AdapterKind, CheckResult, Message, SendResult
+from .config import TencentSmsConfig
 from .errors import PROVIDER, classify
 from .signing import sign_tc3
 

@@ -5,17 +5,30 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...core.callbacks import (
+    CallbackRoute,
     DeliveryReport,
     DeliveryStatus,
     InboundMessage,
+    Sink,
     china_time,
     field_text,
+    json_handler,
     json_items,
     phone_or_raw,
     unix_time,
 )
 
-__all__ = ["answer", "parse_tencent_replies", "parse_tencent_status"]
+__all__ = [
+    "REPLY_PATH",
+    "STATUS_PATH",
+    "answer",
+    "parse_tencent_replies",
+    "parse_tencent_status",
+    "routes",
+]
+
+STATUS_PATH = "/tencent-sms/status"
+REPLY_PATH = "/tencent-sms/reply"
 
 
 def answer(ok: bool, message: str) -> web.Response:
@@ -54,4 +67,22 @@ def parse_tencent_replies(body: bytes) -> list[InboundMessage]:
             raw=item,
         )
         for item in json_items(body)
+    ]
+
+
+def routes(sink: Sink, secret: str | None = None) -> list[CallbackRoute]:
+    """Status and reply callbacks, each answered ``{"result": 0, "errmsg": "OK"}``."""
+    return [
+        CallbackRoute(
+            "POST",
+            STATUS_PATH,
+            json_handler(sink, parse_tencent_status, answer, "tencent status"),
+            "tencent status",
+        ),
+        CallbackRoute(
+            "POST",
+            REPLY_PATH,
+            json_handler(sink, parse_tencent_replies, answer, "tencent reply"),
+            "tencent reply",
+        ),
     ]

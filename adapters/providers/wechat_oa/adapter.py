@@ -8,7 +8,6 @@ from typing import Any, ClassVar, Literal
 
 from yarl import URL
 
-from ...config import WechatConfig
 from ...core.base import ProviderAdapter
 from ...core.http import encode_json
 from ...core.ratelimit import RateSpec
@@ -18,6 +17,7 @@ from ...core.wechat_errors import errcode_body
 from ...errors import AdapterError, ValidationError
 from ...limits import LIMITS, check, check_oa_values, fit, oa_limit
 from ...types import AdapterKind, CheckResult, Message, SendResult
+from .config import WechatConfig
 
 __all__ = ["DEFAULT_DATA_KEY", "PROVIDER", "OfficialAccountAdapter"]
 

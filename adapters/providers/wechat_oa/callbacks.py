@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ...core.callbacks import (
     CallbackFormatError,
+    CallbackRoute,
     DeliveryReport,
     DeliveryStatus,
     Handler,
@@ -18,7 +19,9 @@ from ...core.callbacks import (
 )
 from .signing import verify_callback
 
-__all__ = ["parse_wechat_event", "wechat_handlers"]
+__all__ = ["EVENTS_PATH", "parse_wechat_event", "routes", "wechat_handlers"]
+
+EVENTS_PATH = "/wechat/events"
 
 
 def parse_wechat_event(body: bytes) -> list[DeliveryReport]:
@@ -97,3 +100,15 @@ def wechat_handlers(sink: Sink, token: str) -> tuple[Handler, Handler]:
         return web.Response(text="success")
 
     return verify, events
+
+
+def routes(sink: Sink, secret: str | None = None) -> list[CallbackRoute]:
+    """The URL check and the event push; none without ``secret`` (the account's
+    server-configuration Token)."""
+    if not secret:
+        return []
+    verify, events = wechat_handlers(sink, secret)
+    return [
+        CallbackRoute("GET", EVENTS_PATH, verify, "wechat check"),
+        CallbackRoute("POST", EVENTS_PATH, events, "wechat event"),
+    ]

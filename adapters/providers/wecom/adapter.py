@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 
 from yarl import URL
 
-from ...config import WecomConfig
 from ...core.base import ProviderAdapter
 from ...core.http import encode_json
 from ...core.ratelimit import RateSpec
@@ -17,6 +16,7 @@ from ...core.wechat_errors import errcode_body
 from ...errors import AdapterError, RecipientError, ValidationError
 from ...limits import LIMITS, check, fit
 from ...types import AdapterKind, CheckResult, Message, SendResult
+from .config import WecomConfig
 
 __all__ = ["PROVIDER", "WecomAdapter"]
 

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 from yarl import URL
 
-from ...config import WecomBotConfig
 from ...core.base import ProviderAdapter
 from ...core.http import encode_json
 from ...core.ratelimit import RateSpec
@@ -17,6 +16,7 @@ from ...core.wechat_errors import errcode_body
 from ...errors import ValidationError
 from ...limits import LIMITS, check, fit, measure
 from ...types import AdapterKind, CheckResult, Message, SendResult
+from .config import WecomBotConfig
 
 __all__ = ["PROVIDER", "WecomBotAdapter"]
 
