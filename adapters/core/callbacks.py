@@ -34,6 +34,7 @@ __all__ = [
     "field_text",
     "json_handler",
     "json_items",
+    "json_routes",
     "parse_xml",
     "phone_or_raw",
     "unix_time",
@@ -194,3 +195,14 @@ def json_handler(sink: Sink, parse: Parser, answer: Answer, label: str) -> Handl
         return answer(True, "")
 
     return handle
+
+
+def json_routes(
+    sink: Sink, answer: Answer, routes: Sequence[tuple[str, Parser, str]]
+) -> list[CallbackRoute]:
+    """POST routes ``(path, parse, label)`` whose JSON bodies ``parse`` reads, each
+    answered with ``answer``."""
+    return [
+        CallbackRoute("POST", path, json_handler(sink, parse, answer, label), label)
+        for path, parse, label in routes
+    ]

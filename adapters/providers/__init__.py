@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .aliyun_sms.descriptor import PROVIDER as ALIYUN_SMS
-from .descriptor import ConfigKey, ProviderDescriptor, StandinSpec
+from .descriptor import ProviderDescriptor, Setting, StandinSpec
 from .tencent_sms.descriptor import PROVIDER as TENCENT_SMS
 from .wechat_oa.descriptor import PROVIDER as WECHAT_OA
 from .wecom.descriptor import PROVIDER as WECOM
 from .wecom_bot.descriptor import PROVIDER as WECOM_BOT
 
-__all__ = ["DESCRIPTORS", "ConfigKey", "ProviderDescriptor", "StandinSpec", "descriptor"]
+__all__ = ["DESCRIPTORS", "ProviderDescriptor", "Setting", "StandinSpec", "descriptor"]
 
 DESCRIPTORS: Final[tuple[ProviderDescriptor[Any], ...]] = (
     ALIYUN_SMS,

@@ -95,14 +95,15 @@ class Standins:
         ``callbacks_base`` (the hub's URL + its ``HUB_CALLBACK_PREFIX``)."""
         base = callbacks_base.rstrip("/")
         for d in DESCRIPTORS:
-            if d.standin is not None and d.standin.report_to is not None:
-                d.standin.report_to(self._servers[d.standin.key], base)
+            if d.standin is not None:
+                for attribute, path in d.standin.report_urls.items():
+                    setattr(self._servers[d.standin.key], attribute, base + path)
 
     def auto_reply(self, answer: Callable[[str], str | None] | None) -> None:
         """Let both SMS stand-ins answer each SMS with ``answer(text)`` (None: no reply)."""
         for d in DESCRIPTORS:
-            if d.standin is not None and d.standin.auto_reply is not None:
-                d.standin.auto_reply(self._servers[d.standin.key], answer)
+            if d.standin is not None and d.standin.auto_reply:
+                self._servers[d.standin.key].auto_reply = answer  # type: ignore[attr-defined]
 
     async def wait_pushes(self) -> None:
         for server in self.servers():

@@ -12,8 +12,8 @@ from ...core.callbacks import (
     Sink,
     china_time,
     field_text,
-    json_handler,
     json_items,
+    json_routes,
     phone_or_raw,
 )
 
@@ -76,17 +76,11 @@ def parse_aliyun_uplink(body: bytes) -> list[InboundMessage]:
 
 def routes(sink: Sink, secret: str | None = None) -> list[CallbackRoute]:
     """SmsReport and SmsUp pushes, each answered ``{"code": 0, "msg": "接收成功"}``."""
-    return [
-        CallbackRoute(
-            "POST",
-            REPORT_PATH,
-            json_handler(sink, parse_aliyun_reports, answer, "aliyun report"),
-            "aliyun report",
-        ),
-        CallbackRoute(
-            "POST",
-            UPLINK_PATH,
-            json_handler(sink, parse_aliyun_uplink, answer, "aliyun uplink"),
-            "aliyun uplink",
-        ),
-    ]
+    return json_routes(
+        sink,
+        answer,
+        [
+            (REPORT_PATH, parse_aliyun_reports, "aliyun report"),
+            (UPLINK_PATH, parse_aliyun_uplink, "aliyun uplink"),
+        ],
+    )

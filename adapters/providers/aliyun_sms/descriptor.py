@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ...limits import LIMITS
-from ..descriptor import ConfigKey, ProviderDescriptor, StandinSpec
+from ..descriptor import ProviderDescriptor, StandinSpec
 from .adapter import AliyunSmsAdapter
 from .callbacks import REPORT_PATH, UPLINK_PATH, routes
-from .config import DEFAULT_ENDPOINT, AliyunSmsConfig, from_values
+from .config import DEFAULT_ENDPOINT, AliyunSmsConfig
 from .errors import PROVIDER as NAME
 from .standin import AliyunStandin
 
@@ -26,28 +24,12 @@ def _env(s: AliyunStandin) -> dict[str, str]:
     }
 
 
-def _report_to(s: AliyunStandin, base: str) -> None:
-    s.report_url = base + REPORT_PATH
-    s.uplink_url = base + UPLINK_PATH
-
-
-def _auto_reply(s: AliyunStandin, answer: Callable[[str], str | None] | None) -> None:
-    s.auto_reply = answer
-
-
 PROVIDER: ProviderDescriptor[AliyunSmsConfig] = ProviderDescriptor(
     name=NAME,
     kind="sms",
     family="ALIYUN_SMS",
-    config_keys=(
-        ConfigKey("ACCESS_KEY_ID"),
-        ConfigKey("ACCESS_KEY_SECRET", secret=True),
-        ConfigKey("SIGN_NAME"),
-        ConfigKey("TEMPLATE_CODE"),
-        ConfigKey("PARAM_MAX_CHARS", required=False),
-    ),
+    config_type=AliyunSmsConfig,
     default_endpoint=DEFAULT_ENDPOINT,
-    make_config=from_values,
     make_adapter=AliyunSmsAdapter,
     limits=LIMITS[NAME],
     callback_routes=routes,
@@ -55,7 +37,7 @@ PROVIDER: ProviderDescriptor[AliyunSmsConfig] = ProviderDescriptor(
         key="aliyun",
         start=lambda wall: AliyunStandin(wall=wall),
         env=_env,
-        report_to=_report_to,
-        auto_reply=_auto_reply,
+        report_urls={"report_url": REPORT_PATH, "uplink_url": UPLINK_PATH},
+        auto_reply=True,
     ),
 )

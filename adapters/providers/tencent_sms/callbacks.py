@@ -12,8 +12,8 @@ from ...core.callbacks import (
     Sink,
     china_time,
     field_text,
-    json_handler,
     json_items,
+    json_routes,
     phone_or_raw,
     unix_time,
 )
@@ -72,17 +72,11 @@ def parse_tencent_replies(body: bytes) -> list[InboundMessage]:
 
 def routes(sink: Sink, secret: str | None = None) -> list[CallbackRoute]:
     """Status and reply callbacks, each answered ``{"result": 0, "errmsg": "OK"}``."""
-    return [
-        CallbackRoute(
-            "POST",
-            STATUS_PATH,
-            json_handler(sink, parse_tencent_status, answer, "tencent status"),
-            "tencent status",
-        ),
-        CallbackRoute(
-            "POST",
-            REPLY_PATH,
-            json_handler(sink, parse_tencent_replies, answer, "tencent reply"),
-            "tencent reply",
-        ),
-    ]
+    return json_routes(
+        sink,
+        answer,
+        [
+            (STATUS_PATH, parse_tencent_status, "tencent status"),
+            (REPLY_PATH, parse_tencent_replies, "tencent reply"),
+        ],
+    )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ...limits import LIMITS
-from ..descriptor import ConfigKey, ProviderDescriptor, StandinSpec
+from ..descriptor import ProviderDescriptor, StandinSpec
 from .adapter import TencentSmsAdapter
 from .callbacks import REPLY_PATH, STATUS_PATH, routes
-from .config import DEFAULT_ENDPOINT, TencentSmsConfig, from_values
+from .config import DEFAULT_ENDPOINT, TencentSmsConfig
 from .errors import PROVIDER as NAME
 from .standin import TencentStandin
 
@@ -28,30 +26,12 @@ def _env(s: TencentStandin) -> dict[str, str]:
     }
 
 
-def _report_to(s: TencentStandin, base: str) -> None:
-    s.report_url = base + STATUS_PATH
-    s.reply_url = base + REPLY_PATH
-
-
-def _auto_reply(s: TencentStandin, answer: Callable[[str], str | None] | None) -> None:
-    s.auto_reply = answer
-
-
 PROVIDER: ProviderDescriptor[TencentSmsConfig] = ProviderDescriptor(
     name=NAME,
     kind="sms",
     family="TENCENT_SMS",
-    config_keys=(
-        ConfigKey("SECRET_ID"),
-        ConfigKey("SECRET_KEY", secret=True),
-        ConfigKey("SDK_APP_ID"),
-        ConfigKey("SIGN_NAME"),
-        ConfigKey("TEMPLATE_ID"),
-        ConfigKey("REGION", required=False),
-        ConfigKey("PARAM_MAX_CHARS", required=False),
-    ),
+    config_type=TencentSmsConfig,
     default_endpoint=DEFAULT_ENDPOINT,
-    make_config=from_values,
     make_adapter=TencentSmsAdapter,
     limits=LIMITS[NAME],
     callback_routes=routes,
@@ -59,7 +39,7 @@ PROVIDER: ProviderDescriptor[TencentSmsConfig] = ProviderDescriptor(
         key="tencent",
         start=lambda wall: TencentStandin(wall=wall),
         env=_env,
-        report_to=_report_to,
-        auto_reply=_auto_reply,
+        report_urls={"report_url": STATUS_PATH, "reply_url": REPLY_PATH},
+        auto_reply=True,
     ),
 )

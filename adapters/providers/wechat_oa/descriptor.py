@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ...limits import LIMITS
-from ..descriptor import ConfigKey, ProviderDescriptor, StandinSpec
+from ..descriptor import ProviderDescriptor, StandinSpec
 from .adapter import PROVIDER as NAME
 from .adapter import OfficialAccountAdapter
 from .callbacks import EVENTS_PATH, routes
-from .config import DEFAULT_ENDPOINT, WechatConfig, from_values
+from .config import DEFAULT_ENDPOINT, WechatConfig
 from .standin import WechatStandin
 
 __all__ = ["PROVIDER"]
@@ -23,26 +23,19 @@ def _env(s: WechatStandin) -> dict[str, str]:
     }
 
 
-def _report_to(s: WechatStandin, base: str) -> None:
-    s.event_url = base + EVENTS_PATH
-
-
 PROVIDER: ProviderDescriptor[WechatConfig] = ProviderDescriptor(
     name=NAME,
     kind="wechat",
     family="WECHAT",
-    config_keys=(
-        ConfigKey("APP_ID"),
-        ConfigKey("APP_SECRET", secret=True),
-        ConfigKey("TEMPLATE_ID"),
-        ConfigKey("CALLBACK_TOKEN", required=False, secret=True),
-    ),
+    config_type=WechatConfig,
     default_endpoint=DEFAULT_ENDPOINT,
-    make_config=from_values,
     make_adapter=OfficialAccountAdapter,
     limits=LIMITS[NAME],
     callback_routes=routes,
     standin=StandinSpec(
-        key="wechat", start=lambda wall: WechatStandin(wall=wall), env=_env, report_to=_report_to
+        key="wechat",
+        start=lambda wall: WechatStandin(wall=wall),
+        env=_env,
+        report_urls={"event_url": EVENTS_PATH},
     ),
 )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ...limits import LIMITS
-from ..descriptor import ConfigKey, ProviderDescriptor, StandinSpec
+from ..descriptor import ProviderDescriptor, StandinSpec
 from .adapter import PROVIDER as NAME
 from .adapter import WecomAdapter
-from .config import DEFAULT_ENDPOINT, WecomConfig, from_values
+from .config import DEFAULT_ENDPOINT, WecomConfig
 from .standin import WecomStandin
 
 __all__ = ["PROVIDER"]
@@ -25,13 +25,8 @@ PROVIDER: ProviderDescriptor[WecomConfig] = ProviderDescriptor(
     name=NAME,
     kind="wechat",
     family="WECOM",
-    config_keys=(
-        ConfigKey("CORP_ID"),
-        ConfigKey("CORP_SECRET", secret=True),
-        ConfigKey("AGENT_ID"),
-    ),
+    config_type=WecomConfig,
     default_endpoint=DEFAULT_ENDPOINT,
-    make_config=from_values,
     make_adapter=WecomAdapter,
     limits=LIMITS[NAME],
     standin=StandinSpec(key="wecom", start=lambda wall: WecomStandin(wall=wall), env=_env),

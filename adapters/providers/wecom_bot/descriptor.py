@@ -7,11 +7,11 @@ robot webhook too (``key="wecom"``).
 from __future__ import annotations
 
 from ...limits import LIMITS
-from ..descriptor import ConfigKey, ProviderDescriptor, StandinSpec
+from ..descriptor import ProviderDescriptor, StandinSpec
 from ..wecom.standin import WecomStandin
 from .adapter import PROVIDER as NAME
 from .adapter import WecomBotAdapter
-from .config import DEFAULT_ENDPOINT, WecomBotConfig, from_values
+from .config import DEFAULT_ENDPOINT, WecomBotConfig
 
 __all__ = ["PROVIDER"]
 
@@ -24,9 +24,8 @@ PROVIDER: ProviderDescriptor[WecomBotConfig] = ProviderDescriptor(
     name=NAME,
     kind="wechat",
     family="WECOM_BOT",
-    config_keys=(ConfigKey("KEY", secret=True),),
+    config_type=WecomBotConfig,
     default_endpoint=DEFAULT_ENDPOINT,
-    make_config=from_values,
     make_adapter=WecomBotAdapter,
     limits=LIMITS[NAME],
     standin=StandinSpec(key="wecom", env=_env),
