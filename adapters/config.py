@@ -20,11 +20,11 @@ from yarl import URL
 from .errors import ConfigurationError
 from .masking import Secret
 from .providers import DESCRIPTORS, ProviderDescriptor
-from .providers.aliyun_sms.config import AliyunSmsConfig
-from .providers.tencent_sms.config import TencentSmsConfig
-from .providers.wechat_oa.config import WechatConfig
-from .providers.wecom.config import WecomConfig
-from .providers.wecom_bot.config import WecomBotConfig
+from .providers.aliyun_sms.adapter import AliyunSmsConfig
+from .providers.tencent_sms.adapter import TencentSmsConfig
+from .providers.wechat_oa.adapter import WechatConfig
+from .providers.wecom.adapter import WecomConfig
+from .providers.wecom_bot.adapter import WecomBotConfig
 
 __all__ = [
     "DEFAULT_ENDPOINTS",

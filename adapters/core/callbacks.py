@@ -32,6 +32,7 @@ __all__ = [
     "china_time",
     "deliver",
     "field_text",
+    "json_answer",
     "json_handler",
     "json_items",
     "json_routes",
@@ -197,12 +198,28 @@ def json_handler(sink: Sink, parse: Parser, answer: Answer, label: str) -> Handl
     return handle
 
 
+def json_answer(status_key: str, message_key: str, ok_message: str) -> Answer:
+    """The provider's JSON answer: ``{status_key: 0, message_key: ok_message}`` on
+    success, ``{status_key: 1, message_key: <what was wrong>}`` otherwise."""
+
+    def answer(ok: bool, message: str) -> web.Response:
+        return web.json_response(
+            {status_key: 0 if ok else 1, message_key: ok_message if ok else message}
+        )
+
+    return answer
+
+
 def json_routes(
-    sink: Sink, answer: Answer, routes: Sequence[tuple[str, Parser, str]]
-) -> list[CallbackRoute]:
-    """POST routes ``(path, parse, label)`` whose JSON bodies ``parse`` reads, each
-    answered with ``answer``."""
-    return [
-        CallbackRoute("POST", path, json_handler(sink, parse, answer, label), label)
-        for path, parse, label in routes
-    ]
+    answer: Answer, routes: Sequence[tuple[str, Parser, str]]
+) -> Callable[[Sink, str | None], list[CallbackRoute]]:
+    """A provider's ``callback_routes``: POST routes ``(path, parse, label)`` whose
+    JSON bodies ``parse`` reads, each answered with ``answer``."""
+
+    def build(sink: Sink, secret: str | None = None) -> list[CallbackRoute]:
+        return [
+            CallbackRoute("POST", path, json_handler(sink, parse, answer, label), label)
+            for path, parse, label in routes
+        ]
+
+    return build

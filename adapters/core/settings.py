@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from ..errors import ConfigurationError
 from ..masking import Secret
 
-__all__ = ["Setting", "Values", "build", "integer", "settings_of"]
+__all__ = ["Setting", "Values", "build", "default_endpoint", "integer", "settings_of"]
 
 Values = Mapping[str, str | Secret]
 C = TypeVar("C")
@@ -48,6 +48,11 @@ def settings_of(config_type: type[Any]) -> tuple[Setting, ...]:
         secret = hint is Secret or Secret in typing.get_args(hint)
         out.append(Setting(item.name.upper(), required, secret, hint is int))
     return tuple(out)
+
+
+def default_endpoint(config_type: type[Any]) -> str:
+    """The default of the dataclass's ``endpoint`` field."""
+    return str(next(f.default for f in dataclasses.fields(config_type) if f.name == "endpoint"))
 
 
 def integer(provider: str, name: str, value: str) -> int:

@@ -10,19 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from ..core.callbacks import CallbackRoute, Sink
 from ..core.runtime import Runtime
-from ..core.settings import Setting, Values, build, settings_of
+from ..core.settings import Setting, Values, build, default_endpoint, settings_of
 from ..core.standin import StandinServer
-from ..limits import FieldLimit
+from ..limits import LIMITS, FieldLimit
 from ..types import Adapter
 
-__all__ = ["CallbackRoute", "ProviderDescriptor", "Setting", "StandinSpec"]
+__all__ = ["AdapterClass", "CallbackRoute", "ProviderDescriptor", "Setting", "StandinSpec"]
 
 C = TypeVar("C")
+C_contra = TypeVar("C_contra", contravariant=True)
 S = TypeVar("S", bound=StandinServer)
+
+
+class AdapterClass(Protocol[C_contra]):
+    """A provider adapter class: its name and kind, and a constructor taking the config."""
+
+    provider_name: str
+    adapter_kind: Literal["sms", "wechat", "log"]
+
+    def __call__(self, config: C_contra, runtime: Runtime | None = None) -> Adapter: ...
 
 
 @dataclass(frozen=True)
@@ -49,23 +59,46 @@ class ProviderDescriptor(Generic[C]):
     """One provider: its name, kind, settings, adapter, callbacks, stand-in and limits.
 
     ``config_type``: the configuration dataclass; its fields are the settings
-    (see ``adapters.core.settings``);
+    (see ``adapters.core.settings``), its ``endpoint`` default the default endpoint;
     ``callback_routes(sink, secret)`` gives the routes its callbacks arrive on
     (``secret``: the provider's callback secret, e.g. the WeChat Token, or None)."""
 
-    name: str
-    kind: Literal["sms", "wechat"]
-    family: str
+    adapter: AdapterClass[C]
     config_type: type[C]
-    default_endpoint: str
-    make_adapter: Callable[[C, Runtime | None], Adapter]
-    limits: Mapping[str, FieldLimit]
     callback_routes: Callable[[Sink, str | None], Sequence[CallbackRoute]] | None = None
     standin: StandinSpec[Any] | None = None
 
     @property
+    def name(self) -> str:
+        """The provider name, e.g. ``aliyun-sms`` (the adapter's ``provider_name``)."""
+        return self.adapter.provider_name
+
+    @property
+    def kind(self) -> Literal["sms", "wechat", "log"]:
+        """``sms`` or ``wechat``: providers of one kind can replace each other."""
+        return self.adapter.adapter_kind
+
+    def make_adapter(self, config: C, runtime: Runtime | None = None) -> Adapter:
+        return self.adapter(config, runtime)
+
+    @property
+    def family(self) -> str:
+        """The settings family: the name upper-cased, ``-`` → ``_`` (``ALIYUN_SMS``)."""
+        return self.name.upper().replace("-", "_")
+
+    @property
     def env_prefix(self) -> str:
         return f"HUB_{self.family}_"
+
+    @property
+    def default_endpoint(self) -> str:
+        """The default of the config dataclass's ``endpoint`` field."""
+        return default_endpoint(self.config_type)
+
+    @property
+    def limits(self) -> Mapping[str, FieldLimit]:
+        """The provider's field limits (``adapters.limits.LIMITS``)."""
+        return LIMITS[self.name]
 
     @property
     def config_keys(self) -> tuple[Setting, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from yarl import URL
@@ -17,16 +17,28 @@ from ...core.runtime import Runtime
 from ...core.signing import sha256_hex
 from ...errors import AdapterError, ValidationError
 from ...limits import LIMITS, check, check_sms_params, fit_sms_params
+from ...masking import Secret
 from ...phone import normalize_phone, to_aliyun
 from ...types import AdapterKind, CheckResult, Message, SendResult
-from .config import AliyunSmsConfig
 from .errors import PROVIDER, classify
 from .signing import canonical_query, sign_v3
 
-__all__ = ["API_VERSION", "AliyunSmsAdapter"]
+__all__ = ["API_VERSION", "AliyunSmsAdapter", "AliyunSmsConfig"]
 
 API_VERSION = "2017-05-25"
 _EMPTY_SHA256 = sha256_hex(b"")
+
+
+@dataclass(frozen=True)
+class AliyunSmsConfig:
+    """The settings ``HUB_ALIYUN_SMS_<FIELD>`` (``adapters.core.settings``)."""
+
+    access_key_id: str
+    access_key_secret: Secret
+    sign_name: str
+    template_code: str
+    endpoint: str = "https://dysmsapi.aliyuncs.com"
+    param_max_chars: int = LIMITS["aliyun-sms"]["param"].limit
 
 
 class AliyunSmsAdapter(ProviderAdapter):

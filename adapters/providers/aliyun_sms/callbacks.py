@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from ...core.callbacks import (
-    CallbackRoute,
     DeliveryReport,
     DeliveryStatus,
     InboundMessage,
-    Sink,
     china_time,
     field_text,
+    json_answer,
     json_items,
     json_routes,
     phone_or_raw,
@@ -28,10 +25,7 @@ __all__ = [
 
 REPORT_PATH = "/aliyun-sms/report"
 UPLINK_PATH = "/aliyun-sms/uplink"
-
-
-def answer(ok: bool, message: str) -> web.Response:
-    return web.json_response({"code": 0 if ok else 1, "msg": "接收成功" if ok else message})
+answer = json_answer("code", "msg", "接收成功")
 
 
 def parse_aliyun_reports(body: bytes) -> list[DeliveryReport]:
@@ -74,13 +68,11 @@ def parse_aliyun_uplink(body: bytes) -> list[InboundMessage]:
     ]
 
 
-def routes(sink: Sink, secret: str | None = None) -> list[CallbackRoute]:
-    """SmsReport and SmsUp pushes, each answered ``{"code": 0, "msg": "接收成功"}``."""
-    return json_routes(
-        sink,
-        answer,
-        [
-            (REPORT_PATH, parse_aliyun_reports, "aliyun report"),
-            (UPLINK_PATH, parse_aliyun_uplink, "aliyun uplink"),
-        ],
-    )
+# SmsReport and SmsUp pushes, each answered ``{"code": 0, "msg": "接收成功"}``.
+routes = json_routes(
+    answer,
+    [
+        (REPORT_PATH, parse_aliyun_reports, "aliyun report"),
+        (UPLINK_PATH, parse_aliyun_uplink, "aliyun uplink"),
+    ],
+)

@@ -59,6 +59,17 @@ class AliyunStandin(StandinServer):
         self._biz = 900_000_000
         self.app.router.add_post("/", self._handle)
 
+    def env(self) -> dict[str, str]:
+        """The ``HUB_*`` settings that point this provider's adapter here."""
+        return {
+            "HUB_ALIYUN_SMS_ACCESS_KEY_ID": self.access_key_id,
+            "HUB_ALIYUN_SMS_ACCESS_KEY_SECRET": self.access_key_secret,
+            "HUB_ALIYUN_SMS_SIGN_NAME": self.sign_name,
+            "HUB_ALIYUN_SMS_TEMPLATE_CODE": self.template_code,
+            "HUB_ALIYUN_SMS_ENDPOINT": self.base_url,
+            "HUB_ALIYUN_SMS_PARAM_MAX_CHARS": str(self.param_max_chars),
+        }
+
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests += 1
         body = await request.read()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from ...core.callbacks import (
-    CallbackRoute,
     DeliveryReport,
     DeliveryStatus,
     InboundMessage,
-    Sink,
     china_time,
     field_text,
+    json_answer,
     json_items,
     json_routes,
     phone_or_raw,
@@ -29,10 +26,7 @@ __all__ = [
 
 STATUS_PATH = "/tencent-sms/status"
 REPLY_PATH = "/tencent-sms/reply"
-
-
-def answer(ok: bool, message: str) -> web.Response:
-    return web.json_response({"result": 0 if ok else 1, "errmsg": "OK" if ok else message})
+answer = json_answer("result", "errmsg", "OK")
 
 
 def parse_tencent_status(body: bytes) -> list[DeliveryReport]:
@@ -70,13 +64,11 @@ def parse_tencent_replies(body: bytes) -> list[InboundMessage]:
     ]
 
 
-def routes(sink: Sink, secret: str | None = None) -> list[CallbackRoute]:
-    """Status and reply callbacks, each answered ``{"result": 0, "errmsg": "OK"}``."""
-    return json_routes(
-        sink,
-        answer,
-        [
-            (STATUS_PATH, parse_tencent_status, "tencent status"),
-            (REPLY_PATH, parse_tencent_replies, "tencent reply"),
-        ],
-    )
+# Status and reply callbacks, each answered ``{"result": 0, "errmsg": "OK"}``.
+routes = json_routes(
+    answer,
+    [
+        (STATUS_PATH, parse_tencent_status, "tencent status"),
+        (REPLY_PATH, parse_tencent_replies, "tencent reply"),
+    ],
+)

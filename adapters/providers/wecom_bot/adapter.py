@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from yarl import URL
@@ -15,12 +15,20 @@ from ...core.runtime import Runtime
 from ...core.wechat_errors import errcode_body
 from ...errors import ValidationError
 from ...limits import LIMITS, check, fit, measure
+from ...masking import Secret
 from ...types import AdapterKind, CheckResult, Message, SendResult
-from .config import WecomBotConfig
 
-__all__ = ["PROVIDER", "WecomBotAdapter"]
+__all__ = ["PROVIDER", "WecomBotAdapter", "WecomBotConfig"]
 
 PROVIDER = "wecom-bot"
+
+
+@dataclass(frozen=True)
+class WecomBotConfig:
+    """The settings ``HUB_WECOM_BOT_<FIELD>`` (``adapters.core.settings``)."""
+
+    key: Secret
+    endpoint: str = "https://qyapi.weixin.qq.com"
 
 
 class WecomBotAdapter(ProviderAdapter):
