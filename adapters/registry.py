@@ -9,9 +9,11 @@ from .log import LogAdapter
 from .providers import DESCRIPTORS
 from .types import Adapter
 
-__all__ = ["PROVIDERS", "SMS_GROUP", "aclose_all", "build_adapters"]
+__all__ = ["CALLBACK_PROVIDERS", "PROVIDERS", "SMS_GROUP", "aclose_all", "build_adapters"]
 
 PROVIDERS = tuple(d.name for d in DESCRIPTORS)
+# providers that push delivery reports or replies (WeChat only with its callback Token)
+CALLBACK_PROVIDERS = tuple(d.name for d in DESCRIPTORS if d.callback_routes is not None)
 SMS_GROUP = "sms"
 
 
