@@ -36,10 +36,11 @@ from .errors import (
     ValidationError,
 )
 from .masking import Secret, mask_text, masked_logger
-from .registry import PROVIDERS, SMS_GROUP, aclose_all, build_adapters
+from .registry import CALLBACK_PROVIDERS, PROVIDERS, SMS_GROUP, aclose_all, build_adapters
 from .types import Adapter, CheckResult, Message, SendResult
 
 __all__ = [
+    "CALLBACK_PROVIDERS",
     "PROVIDERS",
     "SMS_GROUP",
     "Adapter",

@@ -20,6 +20,7 @@ import orjson
 
 from .config import AdaptersConfig, load_config
 from .errors import AdapterError, ConfigurationError
+from .providers import DESCRIPTORS
 from .registry import PROVIDERS, SMS_GROUP, aclose_all, build_adapters
 from .standin import Standins, start_standins
 from .types import Message
@@ -28,12 +29,8 @@ __all__ = ["add_commands", "main", "run_check", "run_send"]
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 _FAMILY_HINT = {
-    "aliyun-sms": "HUB_ALIYUN_SMS_*",
-    "tencent-sms": "HUB_TENCENT_SMS_*",
-    "wecom": "HUB_WECOM_*",
-    "wecom-bot": "HUB_WECOM_BOT_*",
-    "wechat": "HUB_WECHAT_*",
-    SMS_GROUP: "HUB_ALIYUN_SMS_* or HUB_TENCENT_SMS_*",
+    **{d.name: f"{d.env_prefix}*" for d in DESCRIPTORS},
+    SMS_GROUP: " or ".join(f"{d.env_prefix}*" for d in DESCRIPTORS if d.kind == "sms"),
 }
 
 

@@ -6,38 +6,31 @@ from .config import AdaptersConfig
 from .core.failover import FailoverAdapter
 from .core.runtime import Runtime
 from .log import LogAdapter
-from .sms.aliyun import AliyunSmsAdapter
-from .sms.tencent import TencentSmsAdapter
+from .providers import DESCRIPTORS
 from .types import Adapter
-from .wechat.official import OfficialAccountAdapter
-from .wechat.wecom import WecomAdapter
-from .wechat.wecom_bot import WecomBotAdapter
 
-__all__ = ["PROVIDERS", "SMS_GROUP", "aclose_all", "build_adapters"]
+__all__ = ["CALLBACK_PROVIDERS", "PROVIDERS", "SMS_GROUP", "aclose_all", "build_adapters"]
 
-PROVIDERS = ("aliyun-sms", "tencent-sms", "wecom", "wecom-bot", "wechat")
+PROVIDERS = tuple(d.name for d in DESCRIPTORS)
+# providers that push delivery reports or replies (WeChat only with its callback Token)
+CALLBACK_PROVIDERS = tuple(d.name for d in DESCRIPTORS if d.callback_routes is not None)
 SMS_GROUP = "sms"
 
 
 def build_adapters(config: AdaptersConfig, runtime: Runtime | None = None) -> dict[str, Adapter]:
     """One adapter per configured provider, ``log`` always, and ``sms`` when any SMS
-    provider is configured: a failover group, Alibaba first then Tencent."""
+    provider is configured: a failover group in ``DESCRIPTORS`` order (Alibaba first,
+    then Tencent)."""
     adapters: dict[str, Adapter] = {"log": LogAdapter()}
     sms: list[Adapter] = []
-    if config.aliyun_sms is not None:
-        aliyun = AliyunSmsAdapter(config.aliyun_sms, runtime)
-        adapters[aliyun.name] = aliyun
-        sms.append(aliyun)
-    if config.tencent_sms is not None:
-        tencent = TencentSmsAdapter(config.tencent_sms, runtime)
-        adapters[tencent.name] = tencent
-        sms.append(tencent)
-    if config.wecom is not None:
-        adapters["wecom"] = WecomAdapter(config.wecom, runtime)
-    if config.wecom_bot is not None:
-        adapters["wecom-bot"] = WecomBotAdapter(config.wecom_bot, runtime)
-    if config.wechat is not None:
-        adapters["wechat"] = OfficialAccountAdapter(config.wechat, runtime)
+    for provider in DESCRIPTORS:
+        settings = config.get(provider.name)
+        if settings is None:
+            continue
+        adapter = provider.make_adapter(settings, runtime)
+        adapters[provider.name] = adapter
+        if provider.kind == "sms":
+            sms.append(adapter)
     if sms:
         adapters[SMS_GROUP] = FailoverAdapter(SMS_GROUP, sms)
     return adapters

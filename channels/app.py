@@ -11,7 +11,15 @@ import time
 from collections.abc import Mapping
 from typing import Literal
 
-from adapters import Adapter, Secret, aclose_all, build_adapters, callback_routes, load_config
+from adapters import (
+    CALLBACK_PROVIDERS,
+    Adapter,
+    Secret,
+    aclose_all,
+    build_adapters,
+    callback_routes,
+    load_config,
+)
 from adapters.standin import Standins, start_standins
 from channels.alerts import AlertsApi, CallbackSink, Escalator, Outbox
 from channels.alerts import schema as alerts_schema
@@ -163,15 +171,13 @@ class DomainExtension:
 
     def _install_callbacks(self, runtime: Runtime, notices: Notices) -> None:
         config = self._adapters_config
-        providers = ["aliyun-sms", "tencent-sms", "wechat"] if self.sandbox else config.configured()
+        providers = list(CALLBACK_PROVIDERS) if self.sandbox else config.configured()
         wechat = config.wechat
         wechat_token = self._sandbox_wechat_token or (
             None if wechat is None else wechat.callback_token
         )
         with_callbacks = [
-            p
-            for p in providers
-            if p in ("aliyun-sms", "tencent-sms") or (p == "wechat" and wechat_token)
+            p for p in providers if p in CALLBACK_PROVIDERS and (p != "wechat" or wechat_token)
         ]
         if self._callbacks_prefix is None:
             if with_callbacks:

@@ -25,29 +25,17 @@ again later), a WeChat request with a bad signature 403.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from ..masking import Secret, masked_logger
-from ..signing.wechat import verify_callback
-from .parsers import (
-    parse_aliyun_reports,
-    parse_aliyun_uplink,
-    parse_tencent_replies,
-    parse_tencent_status,
-    parse_wechat_event,
-)
-from .records import CallbackFormatError, CallbackRecord, Sink
+from ..core.callbacks import Handler, Sink, log
+from ..masking import Secret
+from ..providers import DESCRIPTORS
 
 __all__ = ["add_callback_routes", "callback_routes", "source_address"]
 
-log = masked_logger("adapters.callbacks")
-
-Parser = Callable[[bytes], Sequence[CallbackRecord]]
-Answer = Callable[[bool, str], web.Response]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -100,77 +88,6 @@ def _guarded(
     return guarded
 
 
-def _aliyun_answer(ok: bool, message: str) -> web.Response:
-    return web.json_response({"code": 0 if ok else 1, "msg": "接收成功" if ok else message})
-
-
-def _tencent_answer(ok: bool, message: str) -> web.Response:
-    return web.json_response({"result": 0 if ok else 1, "errmsg": "OK" if ok else message})
-
-
-async def _deliver(sink: Sink, records: Sequence[CallbackRecord]) -> bool:
-    try:
-        for record in records:
-            await sink(record)
-    except Exception:
-        log.exception("callback sink failed")
-        return False
-    return True
-
-
-def _json_handler(sink: Sink, parse: Parser, answer: Answer, label: str) -> Handler:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        try:
-            records = parse(await request.read())
-        except CallbackFormatError as error:
-            log.warning("%s callback refused: %s", label, error)
-            response = answer(False, str(error))
-            response.set_status(400)
-            return response
-        if not await _deliver(sink, records):
-            response = answer(False, "internal error")
-            response.set_status(500)
-            return response
-        log.info("%s callback: %d record(s)", label, len(records))
-        return answer(True, "")
-
-    return handle
-
-
-def _wechat_handlers(sink: Sink, token: str) -> tuple[Handler, Handler]:
-    def signed(request: web.Request) -> bool:
-        query = request.query
-        return verify_callback(
-            token, query.get("timestamp", ""), query.get("nonce", ""), query.get("signature", "")
-        )
-
-    async def verify(request: web.Request) -> web.StreamResponse:
-        if not signed(request):
-            return web.Response(status=403, text="invalid signature")
-        # the echostr goes back verbatim: plain text, never sniffed as a page
-        return web.Response(
-            text=request.query.get("echostr", ""), headers={"X-Content-Type-Options": "nosniff"}
-        )
-
-    async def events(request: web.Request) -> web.StreamResponse:
-        if not signed(request):
-            log.warning("wechat event with an invalid signature refused")
-            return web.Response(status=403, text="invalid signature")
-        try:
-            records = parse_wechat_event(await request.read())
-        except CallbackFormatError as error:
-            log.warning("wechat event refused: %s", error)
-            return web.Response(status=400, text="bad request")
-        if not await _deliver(sink, records):
-            return web.Response(status=500, text="internal error")
-        return web.Response(text="success")
-
-    return verify, events
-
-
-SMS_PROVIDERS = ("aliyun-sms", "tencent-sms")
-
-
 def callback_routes(
     sink: Sink,
     *,
@@ -180,15 +97,19 @@ def callback_routes(
     allow: Sequence[Network] = (),
     trusted_proxies: Sequence[Network] = (),
 ) -> list[web.RouteDef]:
-    """Routes for the callbacks of ``providers`` (default: both SMS providers, and
-    WeChat when ``wechat_token`` is given) under ``prefix``; ``sink(record)`` is
-    awaited for each ``DeliveryReport`` / ``InboundMessage``. The WeChat routes
+    """Routes for the callbacks of ``providers`` (default: every provider with
+    callbacks) under ``prefix``; ``sink(record)`` is awaited for each
+    ``DeliveryReport`` / ``InboundMessage``. The WeChat routes
     exist only when ``wechat_token`` (the account's server-configuration Token) is
     given. ``allow``/``trusted_proxies``: see the module docstring."""
-    wanted = set(SMS_PROVIDERS if providers is None else providers)
-    if providers is None:
-        wanted.add("wechat")
+    wanted = (
+        {d.name for d in DESCRIPTORS if d.callback_routes is not None}
+        if providers is None
+        else set(providers)
+    )
     base = (prefix.reveal() if isinstance(prefix, Secret) else prefix).rstrip("/")
+    token = wechat_token.reveal() if isinstance(wechat_token, Secret) else wechat_token
+    secrets = {"wechat": token}
 
     def route(method: str, path: str, handler: Handler, label: str) -> web.RouteDef:
         guarded = _guarded(handler, label, allow, trusted_proxies)
@@ -197,41 +118,11 @@ def callback_routes(
         return web.post(f"{base}{path}", guarded)
 
     routes = []
-    if "aliyun-sms" in wanted:
-        routes += [
-            route(
-                "POST",
-                "/aliyun-sms/report",
-                _json_handler(sink, parse_aliyun_reports, _aliyun_answer, "aliyun report"),
-                "aliyun report",
-            ),
-            route(
-                "POST",
-                "/aliyun-sms/uplink",
-                _json_handler(sink, parse_aliyun_uplink, _aliyun_answer, "aliyun uplink"),
-                "aliyun uplink",
-            ),
-        ]
-    if "tencent-sms" in wanted:
-        routes += [
-            route(
-                "POST",
-                "/tencent-sms/status",
-                _json_handler(sink, parse_tencent_status, _tencent_answer, "tencent status"),
-                "tencent status",
-            ),
-            route(
-                "POST",
-                "/tencent-sms/reply",
-                _json_handler(sink, parse_tencent_replies, _tencent_answer, "tencent reply"),
-                "tencent reply",
-            ),
-        ]
-    if wechat_token and "wechat" in wanted:
-        token = wechat_token.reveal() if isinstance(wechat_token, Secret) else wechat_token
-        verify, events = _wechat_handlers(sink, token)
-        routes.append(route("GET", "/wechat/events", verify, "wechat check"))
-        routes.append(route("POST", "/wechat/events", events, "wechat event"))
+    for provider in DESCRIPTORS:
+        if provider.callback_routes is None or provider.name not in wanted:
+            continue
+        for item in provider.callback_routes(sink, secrets.get(provider.name)):
+            routes.append(route(item.method, item.path, item.handler, item.label))
     return routes
 
 

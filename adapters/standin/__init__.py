@@ -1,22 +1,25 @@
 """Local stand-ins for every provider, for tests and the sandbox mode.
 
 ``start_standins()`` starts them on free loopback ports; ``Standins.env()``
-gives the ``HUB_*`` settings that point every provider at them.
+gives the ``HUB_*`` settings that point every provider at them. Which servers
+exist, their settings and their callback targets come from each provider's
+descriptor (``StandinSpec``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from ..config import AdaptersConfig, load_config
-from .aliyun import AliyunStandin
-from .faults import FAULT_KINDS, FaultKind, Faults
-from .server import StandinServer
-from .tencent import TencentStandin
-from .wechat import WechatStandin
-from .wecom import WecomStandin
+from ..core.faults import FAULT_KINDS, FaultKind, Faults
+from ..core.standin import StandinServer
+from ..providers import DESCRIPTORS
+from ..providers.aliyun_sms.standin import AliyunStandin
+from ..providers.tencent_sms.standin import TencentStandin
+from ..providers.wechat_oa.standin import WechatStandin
+from ..providers.wecom.standin import WecomStandin
 
 __all__ = [
     "FAULT_KINDS",
@@ -30,59 +33,59 @@ __all__ = [
     "start_standins",
 ]
 
+S = TypeVar("S", bound=StandinServer)
 
-@dataclass
+
 class Standins:
-    """The running stand-ins, their endpoints and the credentials they accept."""
+    """The running stand-ins (by their ``StandinSpec.key``), their endpoints and the
+    credentials they accept."""
 
-    aliyun: AliyunStandin
-    tencent: TencentStandin
-    wecom: WecomStandin
-    wechat: WechatStandin
+    def __init__(self, servers: Mapping[str, StandinServer]) -> None:
+        self._servers = dict(servers)
+
+    def server(self, key: str) -> StandinServer:
+        """The stand-in named ``key`` (``aliyun``, ``tencent``, ``wecom``, ``wechat``)."""
+        return self._servers[key]
+
+    def _typed(self, key: str, kind: type[S]) -> S:
+        server = self._servers[key]
+        assert isinstance(server, kind)
+        return server
+
+    @property
+    def aliyun(self) -> AliyunStandin:
+        return self._typed("aliyun", AliyunStandin)
+
+    @property
+    def tencent(self) -> TencentStandin:
+        return self._typed("tencent", TencentStandin)
+
+    @property
+    def wecom(self) -> WecomStandin:
+        return self._typed("wecom", WecomStandin)
+
+    @property
+    def wechat(self) -> WechatStandin:
+        return self._typed("wechat", WechatStandin)
 
     def servers(self) -> list[StandinServer]:
-        return [self.aliyun, self.tencent, self.wecom, self.wechat]
+        return list(self._servers.values())
 
     def endpoints(self) -> dict[str, str]:
         """Base URL per provider name (``wecom`` and ``wecom-bot`` share one server)."""
         return {
-            "aliyun-sms": self.aliyun.base_url,
-            "tencent-sms": self.tencent.base_url,
-            "wecom": self.wecom.base_url,
-            "wecom-bot": self.wecom.base_url,
-            "wechat": self.wechat.base_url,
+            d.name: self._servers[d.standin.key].base_url
+            for d in DESCRIPTORS
+            if d.standin is not None
         }
 
     def env(self) -> dict[str, str]:
         """``HUB_*`` settings that configure every provider against the stand-ins."""
-        a, t, w, o = self.aliyun, self.tencent, self.wecom, self.wechat
-        return {
-            "HUB_ALIYUN_SMS_ACCESS_KEY_ID": a.access_key_id,
-            "HUB_ALIYUN_SMS_ACCESS_KEY_SECRET": a.access_key_secret,
-            "HUB_ALIYUN_SMS_SIGN_NAME": a.sign_name,
-            "HUB_ALIYUN_SMS_TEMPLATE_CODE": a.template_code,
-            "HUB_ALIYUN_SMS_ENDPOINT": a.base_url,
-            "HUB_ALIYUN_SMS_PARAM_MAX_CHARS": str(a.param_max_chars),
-            "HUB_TENCENT_SMS_SECRET_ID": t.secret_id,
-            "HUB_TENCENT_SMS_SECRET_KEY": t.secret_key,
-            "HUB_TENCENT_SMS_SDK_APP_ID": t.sdk_app_id,
-            "HUB_TENCENT_SMS_SIGN_NAME": t.sign_name,
-            "HUB_TENCENT_SMS_TEMPLATE_ID": t.template_id,
-            "HUB_TENCENT_SMS_REGION": "ap-guangzhou",
-            "HUB_TENCENT_SMS_ENDPOINT": t.base_url,
-            "HUB_TENCENT_SMS_PARAM_MAX_CHARS": str(t.param_max_chars),
-            "HUB_WECOM_CORP_ID": w.corp_id,
-            "HUB_WECOM_CORP_SECRET": w.corp_secret,
-            "HUB_WECOM_AGENT_ID": str(w.agent_id),
-            "HUB_WECOM_ENDPOINT": w.base_url,
-            "HUB_WECOM_BOT_KEY": w.bot_key,
-            "HUB_WECOM_BOT_ENDPOINT": w.base_url,
-            "HUB_WECHAT_APP_ID": o.app_id,
-            "HUB_WECHAT_APP_SECRET": o.app_secret,
-            "HUB_WECHAT_TEMPLATE_ID": o.template_id,
-            "HUB_WECHAT_CALLBACK_TOKEN": o.callback_token,
-            "HUB_WECHAT_ENDPOINT": o.base_url,
-        }
+        env: dict[str, str] = {}
+        for d in DESCRIPTORS:
+            if d.standin is not None:
+                env.update(d.standin.env(self._servers[d.standin.key]))
+        return env
 
     def config(self) -> AdaptersConfig:
         return load_config(self.env())
@@ -91,16 +94,16 @@ class Standins:
         """Push delivery reports and SMS replies to the hub's callback routes under
         ``callbacks_base`` (the hub's URL + its ``HUB_CALLBACK_PREFIX``)."""
         base = callbacks_base.rstrip("/")
-        self.aliyun.report_url = f"{base}/aliyun-sms/report"
-        self.aliyun.uplink_url = f"{base}/aliyun-sms/uplink"
-        self.tencent.report_url = f"{base}/tencent-sms/status"
-        self.tencent.reply_url = f"{base}/tencent-sms/reply"
-        self.wechat.event_url = f"{base}/wechat/events"
+        for d in DESCRIPTORS:
+            if d.standin is not None:
+                for attribute, path in d.standin.report_urls.items():
+                    setattr(self._servers[d.standin.key], attribute, base + path)
 
     def auto_reply(self, answer: Callable[[str], str | None] | None) -> None:
         """Let both SMS stand-ins answer each SMS with ``answer(text)`` (None: no reply)."""
-        self.aliyun.auto_reply = answer
-        self.tencent.auto_reply = answer
+        for d in DESCRIPTORS:
+            if d.standin is not None and d.standin.auto_reply:
+                self._servers[d.standin.key].auto_reply = answer  # type: ignore[attr-defined]
 
     async def wait_pushes(self) -> None:
         for server in self.servers():
@@ -116,10 +119,11 @@ async def start_standins(
 ) -> Standins:
     """Start all stand-ins on free ports of ``host``; ``close()`` stops them."""
     standins = Standins(
-        AliyunStandin(wall=wall),
-        TencentStandin(wall=wall),
-        WecomStandin(wall=wall),
-        WechatStandin(wall=wall),
+        {
+            d.standin.key: d.standin.start(wall)
+            for d in DESCRIPTORS
+            if d.standin is not None and d.standin.start is not None
+        }
     )
     started: list[StandinServer] = []
     try:

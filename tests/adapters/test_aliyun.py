@@ -15,7 +15,7 @@ from adapters.errors import (
     ValidationError,
 )
 from adapters.masking import Secret
-from adapters.sms.aliyun import AliyunSmsAdapter
+from adapters.providers.aliyun_sms.adapter import AliyunSmsAdapter
 from adapters.standin import Standins
 from adapters.types import Adapter, Message
 

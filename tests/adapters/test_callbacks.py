@@ -26,7 +26,7 @@ from adapters.callbacks import (
     parse_tencent_status,
     parse_wechat_event,
 )
-from adapters.signing.wechat import callback_signature
+from adapters.providers.wechat_oa.signing import callback_signature
 from adapters.standin import Standins
 from adapters.types import Adapter, Message
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from adapters.core.standin import StandinServer
 from adapters.errors import (
     AdapterError,
     RateLimitedError,
@@ -15,7 +16,6 @@ from adapters.errors import (
 )
 from adapters.registry import aclose_all, build_adapters
 from adapters.standin import FaultKind, Faults, Standins, start_standins
-from adapters.standin.server import StandinServer
 from adapters.types import Adapter, Message
 
 from .conftest import ManualClock, make_runtime

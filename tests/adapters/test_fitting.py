@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from adapters.core.base import ProviderAdapter
 from adapters.errors import AdapterError
 from adapters.limits import LIMITS, fit, measure
-from adapters.sms.aliyun import AliyunSmsAdapter
+from adapters.providers.aliyun_sms.adapter import AliyunSmsAdapter
 from adapters.standin import Standins
 from adapters.types import Adapter, Message
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from adapters.config import load_config
+from adapters.core.standin import RECENT as RECENT_SENT
+from adapters.core.standin import Recent
 from adapters.log import RECENT, LogAdapter
 from adapters.registry import build_adapters
 from adapters.standin import Standins
-from adapters.standin.server import RECENT as RECENT_SENT
-from adapters.standin.server import Recent
 from adapters.types import Message
 
 

@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.core.ratelimit import RateSpec, TokenBucket
+from adapters.core.signing import percent_encode
 from adapters.masking import mask_phone
 from adapters.phone import normalize_phone
-from adapters.signing.common import percent_encode
 
 mainland = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
 

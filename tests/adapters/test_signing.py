@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from adapters.signing.aliyun import canonical_query, sign_v3, v2_signature, v2_string_to_sign
-from adapters.signing.common import percent_encode, sha256_hex
-from adapters.signing.tencent import TC3Signature, sign_tc3
-from adapters.signing.wechat import callback_signature, verify_callback
+from adapters.core.signing import percent_encode, sha256_hex
+from adapters.providers.aliyun_sms.signing import (
+    canonical_query,
+    sign_v3,
+    v2_signature,
+    v2_string_to_sign,
+)
+from adapters.providers.tencent_sms.signing import TC3Signature, sign_tc3
+from adapters.providers.wechat_oa.signing import callback_signature, verify_callback
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 

@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from adapters.config import load_config
-from adapters.signing.aliyun import canonical_query, sign_v3, v2_signature
-from adapters.signing.common import percent_encode, sha256_hex
-from adapters.signing.tencent import sign_tc3
+from adapters.core.signing import percent_encode, sha256_hex
+from adapters.providers.aliyun_sms.signing import canonical_query, sign_v3, v2_signature
+from adapters.providers.tencent_sms.signing import sign_tc3
 from adapters.standin import Standins
 
 EMPTY = sha256_hex(b"")

@@ -18,7 +18,7 @@ from adapters.errors import (
     ValidationError,
 )
 from adapters.masking import Secret
-from adapters.sms.tencent import TencentSmsAdapter
+from adapters.providers.tencent_sms.adapter import TencentSmsAdapter
 from adapters.standin import Standins
 from adapters.types import Adapter, Message
 

@@ -16,9 +16,9 @@ from adapters.errors import (
     TransientProviderError,
 )
 from adapters.masking import Secret
+from adapters.providers.wechat_oa.adapter import OfficialAccountAdapter
 from adapters.standin import Standins
 from adapters.types import Adapter, Message
-from adapters.wechat.official import OfficialAccountAdapter
 
 from .conftest import ManualClock, make_runtime, wait_for
 

@@ -16,10 +16,10 @@ from adapters.errors import (
     ValidationError,
 )
 from adapters.masking import Secret
+from adapters.providers.wecom.adapter import WecomAdapter
+from adapters.providers.wecom_bot.adapter import WecomBotAdapter
 from adapters.standin import Standins
 from adapters.types import Adapter, Message
-from adapters.wechat.wecom import WecomAdapter
-from adapters.wechat.wecom_bot import WecomBotAdapter
 
 from .conftest import ManualClock, make_runtime
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .common import hmac_sha256, sha256_hex
+from ...core.signing import hmac_sha256, parse_authorization, sha256_hex
 
 __all__ = [
     "TC3_ALGORITHM",
@@ -83,18 +83,7 @@ def sign_tc3(
 
 def parse_tc3_authorization(value: str) -> dict[str, str] | None:
     """Split a TC3 ``Authorization`` header into Credential, SignedHeaders, Signature."""
-    prefix = TC3_ALGORITHM + " "
-    if not value.startswith(prefix):
-        return None
-    parts: dict[str, str] = {}
-    for item in value[len(prefix) :].split(","):
-        name, sep, content = item.strip().partition("=")
-        if not sep:
-            return None
-        parts[name] = content
-    if not {"Credential", "SignedHeaders", "Signature"} <= parts.keys():
-        return None
-    return parts
+    return parse_authorization(value, TC3_ALGORITHM)
 
 
 def signatures_equal(a: str, b: str) -> bool:

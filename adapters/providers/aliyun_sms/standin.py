@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
-from ..limits import LIMITS
-from ..signing.aliyun import parse_v3_authorization, sign_v3, v2_signature
-from ..signing.common import sha256_hex
-from .server import Recent, StandinServer, json_response, request_id
+from ...core.signing import sha256_hex
+from ...core.standin import Recent, StandinServer, json_response, request_id
+from ...limits import LIMITS
+from .signing import parse_v3_authorization, sign_v3, v2_signature
 
 __all__ = ["AliyunStandin"]
 
@@ -58,6 +58,17 @@ class AliyunStandin(StandinServer):
         self._nonces: dict[str, float] = {}
         self._biz = 900_000_000
         self.app.router.add_post("/", self._handle)
+
+    def env(self) -> dict[str, str]:
+        """The ``HUB_*`` settings that point this provider's adapter here."""
+        return {
+            "HUB_ALIYUN_SMS_ACCESS_KEY_ID": self.access_key_id,
+            "HUB_ALIYUN_SMS_ACCESS_KEY_SECRET": self.access_key_secret,
+            "HUB_ALIYUN_SMS_SIGN_NAME": self.sign_name,
+            "HUB_ALIYUN_SMS_TEMPLATE_CODE": self.template_code,
+            "HUB_ALIYUN_SMS_ENDPOINT": self.base_url,
+            "HUB_ALIYUN_SMS_PARAM_MAX_CHARS": str(self.param_max_chars),
+        }
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests += 1

@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..errors import ValidationError
-from ..limits import check_oa_values
-from ..signing.wechat import callback_signature
-from .server import Recent, StandinServer, json_response
+from ...core.standin import Recent, StandinServer, json_response
+from ...errors import ValidationError
+from ...limits import check_oa_values
+from .signing import callback_signature
 
 __all__ = ["WechatStandin"]
 
@@ -70,6 +70,16 @@ class WechatStandin(StandinServer):
         router.add_post("/cgi-bin/stable_token", self._stable_token)
         router.add_post("/cgi-bin/message/template/send", self._template_send)
         router.add_post("/cgi-bin/message/subscribe/bizsend", self._subscribe_send)
+
+    def env(self) -> dict[str, str]:
+        """The ``HUB_*`` settings that point this provider's adapter here."""
+        return {
+            "HUB_WECHAT_APP_ID": self.app_id,
+            "HUB_WECHAT_APP_SECRET": self.app_secret,
+            "HUB_WECHAT_TEMPLATE_ID": self.template_id,
+            "HUB_WECHAT_CALLBACK_TOKEN": self.callback_token,
+            "HUB_WECHAT_ENDPOINT": self.base_url,
+        }
 
     def _issue(self) -> str:
         token = secrets.token_urlsafe(48)

@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
 from yarl import URL
 
-from ..config import WechatConfig
-from ..core.base import ProviderAdapter
-from ..core.http import encode_json
-from ..core.ratelimit import RateSpec
-from ..core.runtime import Runtime
-from ..core.tokens import AccessToken, TokenCache
-from ..errors import AdapterError, ValidationError
-from ..limits import LIMITS, check, check_oa_values, fit, oa_limit
-from ..types import AdapterKind, CheckResult, Message, SendResult
-from .errors import errcode_body
+from ...core.base import ProviderAdapter
+from ...core.http import encode_json
+from ...core.ratelimit import RateSpec
+from ...core.runtime import Runtime
+from ...core.tokens import AccessToken, TokenCache
+from ...core.wechat_errors import errcode_body
+from ...errors import AdapterError, ValidationError
+from ...limits import LIMITS, check, check_oa_values, fit, oa_limit
+from ...masking import Secret
+from ...types import AdapterKind, CheckResult, Message, SendResult
 
-__all__ = ["DEFAULT_DATA_KEY", "PROVIDER", "OfficialAccountAdapter"]
+__all__ = ["DEFAULT_DATA_KEY", "PROVIDER", "OfficialAccountAdapter", "WechatConfig"]
 
 PROVIDER = "wechat"
 DEFAULT_DATA_KEY = "thing1"
 _OPENID = re.compile(r"[A-Za-z0-9_-]{6,64}")
 _TOKEN_CODES = frozenset({"40001", "40014", "42001", "41001"})
+
+
+@dataclass(frozen=True)
+class WechatConfig:
+    """The settings ``HUB_WECHAT_<FIELD>`` (``adapters.core.settings``)."""
+
+    app_id: str
+    app_secret: Secret
+    template_id: str
+    endpoint: str = "https://api.weixin.qq.com"
+    callback_token: Secret | None = field(default=None)
 
 
 class OfficialAccountAdapter(ProviderAdapter):

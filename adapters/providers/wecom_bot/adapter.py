@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from yarl import URL
 
-from ..config import WecomBotConfig
-from ..core.base import ProviderAdapter
-from ..core.http import encode_json
-from ..core.ratelimit import RateSpec
-from ..core.runtime import Runtime
-from ..errors import ValidationError
-from ..limits import LIMITS, check, fit, measure
-from ..types import AdapterKind, CheckResult, Message, SendResult
-from .errors import errcode_body
+from ...core.base import ProviderAdapter
+from ...core.http import encode_json
+from ...core.ratelimit import RateSpec
+from ...core.runtime import Runtime
+from ...core.wechat_errors import errcode_body
+from ...errors import ValidationError
+from ...limits import LIMITS, check, fit, measure
+from ...masking import Secret
+from ...types import AdapterKind, CheckResult, Message, SendResult
 
-__all__ = ["PROVIDER", "WecomBotAdapter"]
+__all__ = ["PROVIDER", "WecomBotAdapter", "WecomBotConfig"]
 
 PROVIDER = "wecom-bot"
+
+
+@dataclass(frozen=True)
+class WecomBotConfig:
+    """The settings ``HUB_WECOM_BOT_<FIELD>`` (``adapters.core.settings``)."""
+
+    key: Secret
+    endpoint: str = "https://qyapi.weixin.qq.com"
 
 
 class WecomBotAdapter(ProviderAdapter):

@@ -5,15 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from ..errors import (
-    AdapterError,
-    AuthenticationError,
-    RateLimitedError,
-    RecipientError,
-    RejectedError,
-    TokenExpiredError,
-    TransientProviderError,
-)
+from ... import errors
 
 __all__ = ["PROVIDER", "classify"]
 
@@ -45,22 +37,24 @@ _AUTH_PREFIXES: Final = (
 )
 
 
-def classify(status: int, body: Mapping[str, object], headers: Mapping[str, str]) -> AdapterError:
+def classify(
+    status: int, body: Mapping[str, object], headers: Mapping[str, str]
+) -> errors.AdapterError:
     code = str(body.get("Code") or f"http_{status}")
     message = str(body.get("Message") or "no message")
     text = f"{code}: {message}"
     hint = headers.get("x-acs-retry-after") or headers.get("X-Acs-Retry-After")
     if code.startswith("Throttling"):
         retry_after = float(hint) if hint else None
-        return RateLimitedError(text, provider=PROVIDER, code=code, retry_after=retry_after)
+        return errors.RateLimitedError(text, provider=PROVIDER, code=code, retry_after=retry_after)
     if code in ("isp.SYSTEM_ERROR", "ServiceUnavailable", "InternalError") or status >= 500:
-        return TransientProviderError(text, provider=PROVIDER, code=code)
+        return errors.TransientProviderError(text, provider=PROVIDER, code=code)
     if code in ("InvalidTimeStamp.Expired", "SignatureNonceUsed"):
-        return TokenExpiredError(text, provider=PROVIDER, code=code)
+        return errors.TokenExpiredError(text, provider=PROVIDER, code=code)
     if code.startswith(_AUTH_PREFIXES):
-        return AuthenticationError(text, provider=PROVIDER, code=code)
+        return errors.AuthenticationError(text, provider=PROVIDER, code=code)
     if code in _ACCOUNT:
-        return RejectedError(text, provider=PROVIDER, code=code, provider_fault=True)
+        return errors.RejectedError(text, provider=PROVIDER, code=code, provider_fault=True)
     if code in _RECIPIENT:
-        return RecipientError(text, provider=PROVIDER, code=code)
-    return RejectedError(text, provider=PROVIDER, code=code)
+        return errors.RecipientError(text, provider=PROVIDER, code=code)
+    return errors.RejectedError(text, provider=PROVIDER, code=code)

@@ -10,8 +10,8 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from ..limits import LIMITS, FieldLimit, measure
-from .server import Recent, StandinServer, json_response
+from ...core.standin import Recent, StandinServer, json_response
+from ...limits import LIMITS, FieldLimit, measure
 
 __all__ = ["WecomStandin"]
 
@@ -80,6 +80,19 @@ class WecomStandin(StandinServer):
         self.app.router.add_get("/cgi-bin/gettoken", self._gettoken)
         self.app.router.add_post("/cgi-bin/message/send", self._send)
         self.app.router.add_post("/cgi-bin/webhook/send", self._webhook)
+
+    def bot_env(self) -> dict[str, str]:
+        """The ``HUB_WECOM_BOT_*`` settings that point the robot adapter here."""
+        return {"HUB_WECOM_BOT_KEY": self.bot_key, "HUB_WECOM_BOT_ENDPOINT": self.base_url}
+
+    def env(self) -> dict[str, str]:
+        """The ``HUB_*`` settings that point this provider's adapter here."""
+        return {
+            "HUB_WECOM_CORP_ID": self.corp_id,
+            "HUB_WECOM_CORP_SECRET": self.corp_secret,
+            "HUB_WECOM_AGENT_ID": str(self.agent_id),
+            "HUB_WECOM_ENDPOINT": self.base_url,
+        }
 
     async def _gettoken(self, request: web.Request) -> web.Response:
         self.requests += 1

@@ -5,16 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..core.http import HttpResponse
-from ..errors import (
-    AdapterError,
-    AuthenticationError,
-    RateLimitedError,
-    RecipientError,
-    RejectedError,
-    TokenExpiredError,
-    TransientProviderError,
-)
+from .. import errors
+from .http import HttpResponse
 
 __all__ = ["classify", "errcode_body"]
 
@@ -23,25 +15,25 @@ _AUTH: Final = frozenset({40013, 40091, 40056, 40125, 40164, 48001, 48002, 50003
 _RECIPIENT: Final = frozenset({40003, 43004, 43101, 60011, 60021, 81013})
 
 
-def classify(provider: str, errcode: int, errmsg: str, *, official: bool) -> AdapterError:
+def classify(provider: str, errcode: int, errmsg: str, *, official: bool) -> errors.AdapterError:
     """``official`` switches to Official Account meanings (40001 token, 45009 daily quota)."""
     text = f"errcode {errcode}: {errmsg}"
     code = str(errcode)
     if errcode == -1:
-        return TransientProviderError(text, provider=provider, code=code)
+        return errors.TransientProviderError(text, provider=provider, code=code)
     if errcode in _TOKEN or (official and errcode == 40001):
-        return TokenExpiredError(text, provider=provider, code=code)
+        return errors.TokenExpiredError(text, provider=provider, code=code)
     if errcode == 40001 or errcode in _AUTH:
-        return AuthenticationError(text, provider=provider, code=code)
+        return errors.AuthenticationError(text, provider=provider, code=code)
     if errcode == 45033:
-        return RateLimitedError(text, provider=provider, code=code, retry_after=1.0)
+        return errors.RateLimitedError(text, provider=provider, code=code, retry_after=1.0)
     if errcode == 45011 or (errcode == 45009 and not official):
-        return RateLimitedError(text, provider=provider, code=code, retry_after=60.0)
+        return errors.RateLimitedError(text, provider=provider, code=code, retry_after=60.0)
     if errcode == 45009:
-        return RejectedError(text, provider=provider, code=code, provider_fault=True)
+        return errors.RejectedError(text, provider=provider, code=code, provider_fault=True)
     if errcode in _RECIPIENT:
-        return RecipientError(text, provider=provider, code=code)
-    return RejectedError(text, provider=provider, code=code)
+        return errors.RecipientError(text, provider=provider, code=code)
+    return errors.RejectedError(text, provider=provider, code=code)
 
 
 def errcode_body(
@@ -49,12 +41,12 @@ def errcode_body(
 ) -> Mapping[str, Any]:
     """Parse a WeChat JSON answer; raise unless ``errcode`` is absent or 0."""
     if response.status >= 500:
-        raise TransientProviderError(
+        raise errors.TransientProviderError(
             f"HTTP {response.status}", provider=provider, code=f"http_{response.status}"
         )
     body = response.json(provider)
     if not isinstance(body, dict):
-        raise TransientProviderError(
+        raise errors.TransientProviderError(
             "answer is not a JSON object", provider=provider, code="bad_response"
         )
     errcode = body.get("errcode", 0)
@@ -62,7 +54,7 @@ def errcode_body(
         code = errcode if isinstance(errcode, int) else -1
         raise classify(provider, code, str(body.get("errmsg", "")), official=official)
     if response.status != 200:
-        raise TransientProviderError(
+        raise errors.TransientProviderError(
             f"HTTP {response.status}", provider=provider, code=f"http_{response.status}"
         )
     return body

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..errors import (
-    AdapterError,
-    AuthenticationError,
-    RateLimitedError,
-    RecipientError,
-    RejectedError,
-    TokenExpiredError,
-    TransientProviderError,
-)
+from ... import errors
 
 __all__ = ["PROVIDER", "classify"]
 
@@ -34,18 +26,18 @@ _ACCOUNT_PREFIXES: Final = (
 )
 
 
-def classify(code: str, message: str) -> AdapterError:
+def classify(code: str, message: str) -> errors.AdapterError:
     text = f"{code}: {message}"
     if code.startswith("RequestLimitExceeded"):
-        return RateLimitedError(text, provider=PROVIDER, code=code)
+        return errors.RateLimitedError(text, provider=PROVIDER, code=code)
     if code in ("InternalError.RequestTimeException", "AuthFailure.SignatureExpire"):
-        return TokenExpiredError(text, provider=PROVIDER, code=code)
+        return errors.TokenExpiredError(text, provider=PROVIDER, code=code)
     if code.startswith("InternalError"):
-        return TransientProviderError(text, provider=PROVIDER, code=code)
+        return errors.TransientProviderError(text, provider=PROVIDER, code=code)
     if code.startswith(("AuthFailure", "UnauthorizedOperation")):
-        return AuthenticationError(text, provider=PROVIDER, code=code)
+        return errors.AuthenticationError(text, provider=PROVIDER, code=code)
     if code.startswith(_RECIPIENT_PREFIXES):
-        return RecipientError(text, provider=PROVIDER, code=code)
+        return errors.RecipientError(text, provider=PROVIDER, code=code)
     if code.startswith(_ACCOUNT_PREFIXES):
-        return RejectedError(text, provider=PROVIDER, code=code, provider_fault=True)
-    return RejectedError(text, provider=PROVIDER, code=code)
+        return errors.RejectedError(text, provider=PROVIDER, code=code, provider_fault=True)
+    return errors.RejectedError(text, provider=PROVIDER, code=code)

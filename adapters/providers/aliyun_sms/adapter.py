@@ -5,28 +5,40 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from yarl import URL
 
-from ..config import AliyunSmsConfig
-from ..core.base import ProviderAdapter
-from ..core.http import encode_json, host_header
-from ..core.ratelimit import RateSpec
-from ..core.runtime import Runtime
-from ..errors import AdapterError, ValidationError
-from ..limits import LIMITS, check, check_sms_params, fit_sms_params
-from ..phone import normalize_phone, to_aliyun
-from ..signing.aliyun import canonical_query, sign_v3
-from ..signing.common import sha256_hex
-from ..types import AdapterKind, CheckResult, Message, SendResult
-from .aliyun_errors import PROVIDER, classify
+from ...core.base import ProviderAdapter
+from ...core.http import encode_json, host_header
+from ...core.ratelimit import RateSpec
+from ...core.runtime import Runtime
+from ...core.signing import sha256_hex
+from ...errors import AdapterError, ValidationError
+from ...limits import LIMITS, check, check_sms_params, fit_sms_params
+from ...masking import Secret
+from ...phone import normalize_phone, to_aliyun
+from ...types import AdapterKind, CheckResult, Message, SendResult
+from .errors import PROVIDER, classify
+from .signing import canonical_query, sign_v3
 
-__all__ = ["API_VERSION", "AliyunSmsAdapter"]
+__all__ = ["API_VERSION", "AliyunSmsAdapter", "AliyunSmsConfig"]
 
 API_VERSION = "2017-05-25"
 _EMPTY_SHA256 = sha256_hex(b"")
+
+
+@dataclass(frozen=True)
+class AliyunSmsConfig:
+    """The settings ``HUB_ALIYUN_SMS_<FIELD>`` (``adapters.core.settings``)."""
+
+    access_key_id: str
+    access_key_secret: Secret
+    sign_name: str
+    template_code: str
+    endpoint: str = "https://dysmsapi.aliyuncs.com"
+    param_max_chars: int = LIMITS["aliyun-sms"]["param"].limit
 
 
 class AliyunSmsAdapter(ProviderAdapter):

@@ -8,7 +8,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .common import percent_encode, sha256_hex
+from ...core.signing import parse_authorization, percent_encode, sha256_hex
 
 __all__ = [
     "V3_ALGORITHM",
@@ -86,18 +86,7 @@ def sign_v3(
 
 def parse_v3_authorization(value: str) -> dict[str, str] | None:
     """``ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..`` → its parts."""
-    prefix = V3_ALGORITHM + " "
-    if not value.startswith(prefix):
-        return None
-    parts: dict[str, str] = {}
-    for item in value[len(prefix) :].split(","):
-        name, sep, content = item.strip().partition("=")
-        if not sep:
-            return None
-        parts[name] = content
-    if not {"Credential", "SignedHeaders", "Signature"} <= parts.keys():
-        return None
-    return parts
+    return parse_authorization(value, V3_ALGORITHM)
 
 
 def v2_string_to_sign(method: str, params: Mapping[str, str]) -> str:

@@ -2,29 +2,43 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from yarl import URL
 
-from ..config import TencentSmsConfig
-from ..core.base import ProviderAdapter
-from ..core.http import encode_json, host_header
-from ..core.ratelimit import RateSpec
-from ..core.runtime import Runtime
-from ..errors import AdapterError, TransientProviderError
-from ..limits import LIMITS, check, check_sms_params, fit_sms_params
-from ..phone import normalize_phone, to_tencent
-from ..signing.tencent import sign_tc3
-from ..types import AdapterKind, CheckResult, Message, SendResult
-from .tencent_errors import PROVIDER, classify
+from ...core.base import ProviderAdapter
+from ...core.http import encode_json, host_header
+from ...core.ratelimit import RateSpec
+from ...core.runtime import Runtime
+from ...errors import AdapterError, TransientProviderError
+from ...limits import LIMITS, check, check_sms_params, fit_sms_params
+from ...masking import Secret
+from ...phone import normalize_phone, to_tencent
+from ...types import AdapterKind, CheckResult, Message, SendResult
+from .errors import PROVIDER, classify
+from .signing import sign_tc3
 
-__all__ = ["API_VERSION", "CONTENT_TYPE", "SERVICE", "TencentSmsAdapter"]
+__all__ = ["API_VERSION", "CONTENT_TYPE", "SERVICE", "TencentSmsAdapter", "TencentSmsConfig"]
 
 API_VERSION = "2021-01-11"
 SERVICE = "sms"
 CONTENT_TYPE = "application/json; charset=utf-8"
 _SIGNED = ("content-type", "host", "x-tc-action")
+
+
+@dataclass(frozen=True)
+class TencentSmsConfig:
+    """The settings ``HUB_TENCENT_SMS_<FIELD>`` (``adapters.core.settings``)."""
+
+    secret_id: str
+    secret_key: Secret
+    sdk_app_id: str
+    sign_name: str
+    template_id: str
+    region: str = "ap-guangzhou"
+    endpoint: str = "https://sms.tencentcloudapi.com"
+    param_max_chars: int = LIMITS["tencent-sms"]["param"].limit
 
 
 class TencentSmsAdapter(ProviderAdapter):

@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from yarl import URL
 
-from ..config import WecomConfig
-from ..core.base import ProviderAdapter
-from ..core.http import encode_json
-from ..core.ratelimit import RateSpec
-from ..core.runtime import Runtime
-from ..core.tokens import AccessToken, TokenCache
-from ..errors import AdapterError, RecipientError, ValidationError
-from ..limits import LIMITS, check, fit
-from ..types import AdapterKind, CheckResult, Message, SendResult
-from .errors import errcode_body
+from ...core.base import ProviderAdapter
+from ...core.http import encode_json
+from ...core.ratelimit import RateSpec
+from ...core.runtime import Runtime
+from ...core.tokens import AccessToken, TokenCache
+from ...core.wechat_errors import errcode_body
+from ...errors import AdapterError, RecipientError, ValidationError
+from ...limits import LIMITS, check, fit
+from ...masking import Secret
+from ...types import AdapterKind, CheckResult, Message, SendResult
 
-__all__ = ["PROVIDER", "WecomAdapter"]
+__all__ = ["PROVIDER", "WecomAdapter", "WecomConfig"]
 
 PROVIDER = "wecom"
 DEFAULT_BUTTON = "详情"
 DUPLICATE_WINDOW = 600  # seconds (WeCom: default 1800, at most 14400)
+
+
+@dataclass(frozen=True)
+class WecomConfig:
+    """The settings ``HUB_WECOM_<FIELD>`` (``adapters.core.settings``)."""
+
+    corp_id: str
+    corp_secret: Secret
+    agent_id: int
+    endpoint: str = "https://qyapi.weixin.qq.com"
 
 
 class WecomAdapter(ProviderAdapter):

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..limits import LIMITS, measure
-from ..signing.tencent import parse_tc3_authorization, sign_tc3, utc_date
-from .server import Recent, StandinServer, json_response, request_id
+from ...core.standin import Recent, StandinServer, json_response, request_id
+from ...limits import LIMITS, measure
+from .signing import parse_tc3_authorization, sign_tc3, utc_date
 
 __all__ = ["TencentStandin"]
 
@@ -56,6 +56,19 @@ class TencentStandin(StandinServer):
         self.sent = Recent()
         self._serial = 1_000_000
         self.app.router.add_post("/", self._handle)
+
+    def env(self) -> dict[str, str]:
+        """The ``HUB_*`` settings that point this provider's adapter here."""
+        return {
+            "HUB_TENCENT_SMS_SECRET_ID": self.secret_id,
+            "HUB_TENCENT_SMS_SECRET_KEY": self.secret_key,
+            "HUB_TENCENT_SMS_SDK_APP_ID": self.sdk_app_id,
+            "HUB_TENCENT_SMS_SIGN_NAME": self.sign_name,
+            "HUB_TENCENT_SMS_TEMPLATE_ID": self.template_id,
+            "HUB_TENCENT_SMS_REGION": "ap-guangzhou",
+            "HUB_TENCENT_SMS_ENDPOINT": self.base_url,
+            "HUB_TENCENT_SMS_PARAM_MAX_CHARS": str(self.param_max_chars),
+        }
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests += 1

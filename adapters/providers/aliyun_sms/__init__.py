@@ -1,0 +1,1 @@
+"""Alibaba Cloud SMS (Dysmsapi): adapter, V3 signing, error codes, callbacks, stand-in."""

@@ -1,0 +1,1 @@
+"""WeCom group robot webhook (群机器人): adapter (its stand-in is the WeCom one)."""
