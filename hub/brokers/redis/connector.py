@@ -168,7 +168,7 @@ class Connector:
             )
             self.client = Redis.from_pool(pool)  # the client owns the pool and closes it
         elif parsed.mode == "sentinel":
-            self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            self._sentinel = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
                 parsed.hosts,
                 sentinel_kwargs={
                     "socket_timeout": connect_timeout,
