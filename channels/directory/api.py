@@ -137,12 +137,15 @@ async def _read_upload(request: web.Request) -> tuple[bytes, dict[str, str]]:
     Either the body is the file (``curl --data-binary @m.csv -H 'Content-Type: text/csv'``)
     or it is ``multipart/form-data`` with the file in the field ``file`` (a browser
     form, ``curl -F file=@m.csv``) and optionally ``kind``. Both are limited to the
-    app's ``client_max_size``; multipart parts are read in chunks as they arrive."""
+    app's ``client_max_size``; multipart parts are read in chunks as they arrive. The
+    size limit comes before the type: a body of another type is read (up to the
+    limit: 413 above it) before its 415."""
     ctype = request.content_type
     if ctype == "multipart/form-data":
         return await _read_multipart(request)
+    raw = await request.read()  # HTTPRequestEntityTooLarge above client_max_size
     if ctype in _RAW_CSV_TYPES:
-        return await request.read(), {}
+        return raw, {}
     raise _Unsupported(
         f"不支持的请求类型 {ctype}：请直接以 CSV 文件为请求体（Content-Type: text/csv），"
         "或用 multipart/form-data 的 file 字段上传 "
@@ -373,6 +376,9 @@ class DirectoryApi:
 
     # -- CSV ------------------------------------------------------------------------------
     async def import_csv(self, request: web.Request) -> web.Response:
+        limit, declared = request.client_max_size, request.content_length
+        if declared is not None and declared > limit:  # too large: 413 before anything else
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
         if request.query.get("kind"):
             _kind(request)  # a bad kind is refused before the body is read
         raw, form = await _read_upload(request)

@@ -5,6 +5,7 @@ body type is a 415. Real multipart bodies (aiohttp's FormData) against a running
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -87,6 +88,33 @@ async def test_multipart_has_the_same_size_limit(dhub: DomainHub) -> None:
     )
     assert status == 413 and body["error"]["code"] == 106, body
     assert await dhub.ok("GET", "/api/units") == {"units": []}
+
+
+async def test_a_body_over_the_limit_is_413_whatever_its_type(dhub: DomainHub) -> None:
+    """The size limit comes before the type (it was a 415): with a Content-Length and
+    chunked (no length known in advance), also with a bad kind in the query."""
+    big = b'{"a": "' + b"x" * (2 << 20) + b'"}'
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for start in range(0, len(big), 1 << 16):
+            yield big[start : start + (1 << 16)]
+
+    for query, data in [
+        ("?kind=units", big),
+        ("?kind=units", chunked()),
+        ("?kind=nope", big),
+        ("", big),
+    ]:
+        for ctype in ("application/json", "application/x-www-form-urlencoded"):
+            body = io.BytesIO(data) if isinstance(data, bytes) else chunked()
+            status, answer = await _post(
+                dhub, "/api/directory/import" + query, body, **{"Content-Type": ctype}
+            )
+            assert status == 413 and answer["error"]["code"] == 106, (query, ctype, answer)
+    status, answer = await _post(
+        dhub, "/api/directory/import?kind=units", b"{}", **{"Content-Type": "application/json"}
+    )
+    assert status == 415, answer
 
 
 # --- multipart bodies as raw bytes (what a broken or hostile client sends) ----------
