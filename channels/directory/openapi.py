@@ -68,6 +68,7 @@ _PHONE: Final = _trimmed(
     "(+CC… or 00CC…); spaces, dashes, dots and brackets are ignored, full-width digits "
     "read as ASCII; null or blank: none. Another number is a 400 (bad_phone)",
 )
+_PHONE["examples"] = ["13800138000", "+86 138 0013 8000", "010-6512 3456", "+442079460000"]
 _PARENT: Final = {
     **_NULL_ID,
     "description": "the parent unit's id; null or blank: none (a top unit). "
