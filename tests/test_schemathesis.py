@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import jwt
 import pytest
 
@@ -289,3 +290,197 @@ def test_reminding_a_recalled_notice_is_a_409(hub_under_test: Served) -> None:
     assert status == 409, answer
     assert answer == {"error": {"code": 107, "message": "通知已撤回，不能提醒"}}
     assert _post(hub_under_test, "/api/notices/nope/remind", {})[0] == 404
+
+
+def _documented(schema: str, instance: Any) -> bool:
+    """Whether docs/openapi.json's component ``schema`` takes ``instance``."""
+    doc = json.loads(DOC.read_text())
+    root = {"$ref": f"#/components/schemas/{schema}", "components": doc["components"]}
+    return bool(jsonschema_rs.Draft202012Validator(root).is_valid(instance))
+
+
+def test_unit_kinds_and_parents_are_what_the_document_says(hub_under_test: Served) -> None:
+    """Free-form kinds (any short label): the document listed only the known ones, so
+    the run found ``{"kind": "AAA", "parent": ""}`` accepted against it."""
+    for unit in ("top", "p"):
+        assert _post(hub_under_test, "/api/units", {"id": unit, "name": "上级"})[0] == 201
+    accepted: list[tuple[Any, Any, str, str | None]] = [
+        ("AAA", "", "AAA", None),
+        ("  联合党支部  ", " top ", "联合党支部", "top"),
+        ("ｘ" * 20, None, "x" * 20, None),  # 20 after NFKC
+        (None, "top", "other", "top"),
+        ("", None, "other", None),
+        ("\t县\n", None, "district", None),
+        ("\x1f街道 ", None, "street", None),  # \x1f is a blank to str.strip
+    ]
+    for n, (kind, parent, stored, parent_after) in enumerate(accepted):
+        body = {"id": f"k{n}", "name": "单位", "kind": kind, "parent": parent}
+        assert _documented("UnitRequest", body), body
+        status, unit = _post(hub_under_test, "/api/units", body)
+        assert status == 201, (body, unit)
+        assert (unit["kind"], unit["parent"]) == (stored, parent_after), unit
+        assert _documented("Unit", unit), unit
+        patch = {"kind": kind, "parent": parent, "name": "0"}
+        assert _documented("UnitPatch", patch), patch
+        status, _, unit = _request(
+            hub_under_test, "PATCH", "/api/units/p", json.dumps(patch).encode()
+        )
+        assert status == 200 and (unit["kind"], unit["parent"]) == (stored, parent_after)
+    for kind in ["a\x00b", "a\tb", "\x7f", "a\x85b", 1, ["branch"], {"kind": "branch"}]:
+        body = {"id": "bad", "name": "单位", "kind": kind}
+        assert not _documented("UnitRequest", body), body
+        status, answer = _post(hub_under_test, "/api/units", body)
+        assert status == 400 and answer["error"]["reason"] == "bad_kind", (kind, answer)
+    # too long: in the description (the count is after NFKC and trimming), a 400
+    status, answer = _post(
+        hub_under_test, "/api/units", {"id": "bad", "name": "单", "kind": "x" * 21}
+    )
+    assert status == 400 and answer["error"]["reason"] == "bad_kind", answer
+    assert (
+        "20"
+        in json.loads(DOC.read_text())["components"]["schemas"]["UnitRequest"]["properties"][
+            "kind"
+        ]["description"]
+    )
+
+
+def test_a_token_role_of_null_is_no_role(hub_under_test: Served) -> None:
+    """The server took ``"role": null`` as no role; the document now says so."""
+    for role, claim in [(None, None), ("admin", "admin")]:
+        body = {"sub": "m1", "role": role}
+        assert _documented("TokenRequest", body), body
+        status, answer = _post(hub_under_test, "/api/tokens", body)
+        assert status == 200, answer
+        claims = jwt.decode(answer["token"], TOKEN_SECRET, algorithms=["HS256"])
+        assert claims.get("role") == claim, claims
+    for role in ["superuser", "", 1, ["admin"]]:
+        body = {"sub": "m1", "role": role}
+        assert not _documented("TokenRequest", body), body
+        assert _post(hub_under_test, "/api/tokens", body)[0] == 400, body
+
+
+def test_a_malformed_multipart_import_is_a_400_and_nothing_on_stderr(
+    hub_under_test: Served,
+) -> None:
+    """What the run sent (control characters in part names, a bad kind field, odd
+    query keys) was a 500 with a traceback; a malformed Content-Disposition printed
+    aiohttp's warning with the client's bytes."""
+    boundary = "b0undary"
+    parts = [
+        (b'form-data; name="\xc3\x86\xc3\xa4\x0ce\x18"', b"null"),
+        (b'form-data; name=""', b"{}"),
+        (b"\xc3\xbf;;==", b"x"),
+        (b'form-data; name="file"; filename="file"', "编号,名称\nu9,九\n".encode()),
+    ]
+    for n in range(len(parts)):
+        body = b"".join(
+            b"--"
+            + boundary.encode()
+            + b"\r\nContent-Disposition: "
+            + head
+            + b"\r\n\r\n"
+            + v
+            + b"\r\n"
+            for head, v in parts[n:]
+        )
+        body += b"--" + boundary.encode() + b"--\r\n"
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{hub_under_test.port}/api/directory/import?kind=units&%1E%0C=null",
+            data=body,
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {API_KEY}",
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+            },
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status, answer = r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            status, answer = e.code, json.loads(e.read())
+        if n < 3:
+            assert status == 400, (n, answer)
+            assert answer["error"]["reason"] == "bad_multipart", (n, answer)
+        else:  # the file alone is imported
+            assert status == 200 and answer["created"] == 1, answer
+    assert hub_under_test.terminate() == 0
+    stderr = hub_under_test.stderr()
+    assert "Traceback" not in stderr and "BadContentDisposition" not in stderr, stderr[-5000:]
+
+
+def test_member_texts_are_measured_trimmed_as_the_document_says(hub_under_test: Served) -> None:
+    """The server trims a text before its length check and reads blank as none; the
+    document gave raw maxLengths and no blank phone (``"phone": ""`` was found accepted)."""
+    assert _post(hub_under_test, "/api/units", {"id": "u", "name": "单位"})[0] == 201
+    assert _post(hub_under_test, "/api/members", {"id": "m", "name": "李", "unit": "u"})[0] == 201
+    accepted: list[tuple[str, Any, Any]] = [
+        ("phone", "", None),
+        ("phone", " 138 0013 8000 ", "+8613800138000"),
+        ("phone", "(010) 6512-3456", "+861065123456"),
+        ("name", " " + "张" * 100 + "\n", "张" * 100),
+        ("wechat", "\x1c" + "w" * 64 + "  ", "w" * 64),
+        ("wecom", "   ", None),
+        ("location", "\t" + "地" * 200 + " ", "地" * 200),
+    ]
+    for field, value, stored in accepted:
+        assert _documented("MemberPatch", {field: value}), (field, value)
+        status, _, member = _request(
+            hub_under_test, "PATCH", "/api/members/m", json.dumps({field: value}).encode()
+        )
+        assert status == 200 and member[field] == stored, (field, value, member)
+    for field, value in [
+        ("name", " "),
+        ("name", "张" * 101),
+        ("wechat", "w" * 65),
+        ("location", "地" * 201),
+        ("phone", "1" * 41),
+        ("phone", 13800138000),
+    ]:
+        assert not _documented("MemberPatch", {field: value}), (field, value)
+        status, _, answer = _request(
+            hub_under_test, "PATCH", "/api/members/m", json.dumps({field: value}).encode()
+        )
+        assert status == 400, (field, value, answer)
+
+
+def test_a_token_channel_publish_is_a_boolean(hub_under_test: Served) -> None:
+    """The server takes true/false only (a bad entry is refused); the document said
+    any JSON value, truthy meaning true."""
+    for publish in (True, False):
+        body = {"sub": "m1", "channels": [{"channel": "chat:a", "publish": publish}]}
+        assert _documented("TokenRequest", body)
+        status, answer = _post(hub_under_test, "/api/tokens", body)
+        assert status == 200, answer
+        claims = jwt.decode(answer["token"], TOKEN_SECRET, algorithms=["HS256"])
+        assert claims["channels"] == [{"channel": "chat:a", "publish": publish}], claims
+    for publish in ({}, 1, "yes", None):
+        body = {"sub": "m1", "channels": [{"channel": "chat:a", "publish": publish}]}
+        assert not _documented("TokenRequest", body), body
+        assert _post(hub_under_test, "/api/tokens", body)[0] == 400, body
+
+
+def test_a_unit_reference_that_no_id_can_be_is_a_400(hub_under_test: Served) -> None:
+    """``home_unit: "\\u0084"`` on a member who is not flowing was dropped without a word
+    (found by the run: accepted against the document's id pattern)."""
+    assert _post(hub_under_test, "/api/units", {"id": "u", "name": "单位"})[0] == 201
+    assert _post(hub_under_test, "/api/members", {"id": "m", "name": "李", "unit": "u"})[0] == 201
+    assert _post(hub_under_test, "/api/groups", {"id": "g", "name": "群"})[0] == 201
+    for method, path, body in [
+        ("PATCH", "/api/members/m", {"home_unit": "\x84"}),
+        ("PATCH", "/api/members/m", {"home_unit": "a b", "flowing": False}),
+        ("POST", "/api/members/m/flowing", {"home_unit": "%%"}),
+        ("PATCH", "/api/units/u", {"parent": "上级"}),
+        ("POST", "/api/units", {"id": "v", "name": "单位", "parent": "a/b"}),
+        ("PATCH", "/api/groups/g", {"unit": "\x00"}),
+    ]:
+        schema = {"PATCH": path.split("/")[2].rstrip("s").capitalize() + "Patch"}.get(method)
+        if schema:
+            assert not _documented(schema, body), body
+        status, _, answer = _request(hub_under_test, method, path, json.dumps(body).encode())
+        assert status == 400 and answer["error"]["reason"] == "bad_id", (path, body, answer)
+    status, _, member = _request(hub_under_test, "GET", "/api/members/m")
+    assert member["home_unit"] is None and member["flowing"] is False, member
+    # full-width, as a Chinese IME types it, is still the id
+    body = {"id": "v", "name": "单位", "parent": " ｕ "}
+    status, unit = _post(hub_under_test, "/api/units", body)
+    assert status == 201 and unit["parent"] == "u", unit

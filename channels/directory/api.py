@@ -5,10 +5,18 @@ and export. Every route needs the API key or an admin token (see
 from __future__ import annotations
 
 import hmac
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.multipart import (
+    BadContentDispositionHeader,
+    BadContentDispositionParam,
+    content_disposition_filename,
+    parse_content_disposition,
+)
 
 from channels.authz import is_admin
 from channels.directory import store
@@ -105,6 +113,22 @@ _RAW_CSV_TYPES: Final = frozenset(
     }
 )
 _FORM_FIELDS: Final = frozenset({"kind"})  # what the raw path takes from the query
+# aiohttp reports a malformed Content-Disposition of a part with a warning (and reads
+# the part as nameless): here it is a 400 (see _part_name), so the warning, which
+# would print the client's bytes on stderr, is not shown.
+_BAD_DISPOSITION: Final = (BadContentDispositionHeader, BadContentDispositionParam)
+for _category in _BAD_DISPOSITION:
+    warnings.filterwarnings("ignore", category=_category)
+# What aiohttp's multipart reader raises for a malformed body: no or a bad boundary, a
+# part head with control characters or undecodable bytes, a line or head too long, an
+# unknown ``_charset_`` (RuntimeError), and the warnings above when they are errors.
+_MALFORMED: Final = (
+    ValueError,
+    AssertionError,
+    RuntimeError,
+    HttpProcessingError,
+    *_BAD_DISPOSITION,
+)
 
 
 async def _read_upload(request: web.Request) -> tuple[bytes, dict[str, str]]:
@@ -113,12 +137,15 @@ async def _read_upload(request: web.Request) -> tuple[bytes, dict[str, str]]:
     Either the body is the file (``curl --data-binary @m.csv -H 'Content-Type: text/csv'``)
     or it is ``multipart/form-data`` with the file in the field ``file`` (a browser
     form, ``curl -F file=@m.csv``) and optionally ``kind``. Both are limited to the
-    app's ``client_max_size``; multipart parts are read in chunks as they arrive."""
+    app's ``client_max_size``; multipart parts are read in chunks as they arrive. The
+    size limit comes before the type: a body of another type is read (up to the
+    limit: 413 above it) before its 415."""
     ctype = request.content_type
     if ctype == "multipart/form-data":
         return await _read_multipart(request)
+    raw = await request.read()  # HTTPRequestEntityTooLarge above client_max_size
     if ctype in _RAW_CSV_TYPES:
-        return await request.read(), {}
+        return raw, {}
     raise _Unsupported(
         f"不支持的请求类型 {ctype}：请直接以 CSV 文件为请求体（Content-Type: text/csv），"
         "或用 multipart/form-data 的 file 字段上传 "
@@ -145,17 +172,27 @@ async def _read_multipart(request: web.Request) -> tuple[bytes, dict[str, str]]:
                     raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=total)
                 chunks.append(chunk)
             data = b"".join(chunks)
-            if part.name == "file":
+            name = _part_name(part)
+            if name == "file":
                 if file is not None:
                     raise Invalid("一次只能导入一个文件", field="file", reason="bad_multipart")
                 file = data
-            elif part.name in _FORM_FIELDS:
-                fields[part.name] = data.decode("utf-8", "replace").strip()
-    except (ValueError, AssertionError):  # no boundary, a malformed part head
+            elif name in _FORM_FIELDS:
+                fields[name] = data.decode("utf-8", "replace").strip()
+    except _MALFORMED:
         raise Invalid("multipart/form-data 请求体格式错误", reason="bad_multipart") from None
     if file is None:
         raise Invalid("缺少文件字段 file", field="file", reason="missing_file")
     return file, fields
+
+
+def _part_name(part: BodyPartReader) -> str | None:
+    """The field name of a part; a malformed Content-Disposition raises (a 400)."""
+    with warnings.catch_warnings():  # synchronous: no other task runs meanwhile
+        for category in _BAD_DISPOSITION:
+            warnings.simplefilter("error", category)
+        _, params = parse_content_disposition(part.headers.get(hdrs.CONTENT_DISPOSITION))
+    return content_disposition_filename(params, "name")
 
 
 class DirectoryApi:
@@ -339,6 +376,9 @@ class DirectoryApi:
 
     # -- CSV ------------------------------------------------------------------------------
     async def import_csv(self, request: web.Request) -> web.Response:
+        limit, declared = request.client_max_size, request.content_length
+        if declared is not None and declared > limit:  # too large: 413 before anything else
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
         if request.query.get("kind"):
             _kind(request)  # a bad kind is refused before the body is read
         raw, form = await _read_upload(request)

@@ -233,9 +233,14 @@ def parse_id(value: object, what: str = "编号") -> str:
 
 def parse_ref(value: object, what: str) -> str | None:
     """An optional reference to a unit by id (``parent``, ``home_unit``), NFKC-
-    normalised like the ids themselves; None when empty."""
+    normalised like the ids themselves and checked against the id alphabet (a text
+    that no id can be is refused, also where the reference is then unused); None
+    when empty."""
     s = parse_text(value, what, 128)
-    return None if s is None else normalize_id(s) or None
+    s = None if s is None else normalize_id(s) or None
+    if s is not None and not _ID.fullmatch(s):
+        raise FieldError("bad_id", f"{what}“{s}”只能包含字母、数字和 _ . - : @")
+    return s
 
 
 def parse_name(value: object, what: str = "姓名") -> str:

@@ -30,23 +30,67 @@ _KIND: Final = {
     "examples": list(KINDS),
 }
 _NULL_STR: Final = {"type": ["string", "null"]}
-# What the server reads (request bodies): texts are stripped, blank means "none".
-_NAME: Final = {"type": "string", "pattern": r"\S", "maxLength": 100}
-# An id in a request: stripped first; blank or null (where allowed) means none.
-_ID_IN: Final = {"type": "string", "pattern": r"^\s*[A-Za-z0-9_.\-:@]{1,128}\s*$"}
-_NULL_ID: Final = {"type": ["string", "null"], "pattern": r"^\s*([A-Za-z0-9_.\-:@]{1,128})?\s*$"}
-_PHONE: Final = {
-    "description": "a mainland mobile (+86 added), a landline with its area code, or E.164",
-    "oneOf": [
-        {"type": "null"},
-        {"type": "string", "pattern": r"^(\+86)?1[3-9][0-9]{9}$"},
-        {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$"},
-    ],
+# What the server reads (request bodies): texts are trimmed (str.strip) before their
+# length is checked, and blank means "none". These are str.strip's blanks in any
+# regex dialect (the \s of ECMA and Rust lacks \x1c-\x1f, that of ECMA \x85 too).
+_WS: Final = r"[\s\x1c-\x1f\x85]"
+_NON_WS: Final = r"[^\s\x1c-\x1f\x85]"
+
+
+def _trimmed(max_len: int, *, blank: bool, null: bool, description: str = "") -> dict[str, Any]:
+    """A text of at most ``max_len`` characters once trimmed (blanks around it do not
+    count); ``blank``: an empty or blank one is allowed (it means none)."""
+    inner = rf"[\s\S]{{0,{max_len}}}" if blank else rf"{_NON_WS}[\s\S]{{0,{max_len - 1}}}"
+    schema: dict[str, Any] = {
+        "type": ["string", "null"] if null else "string",
+        "pattern": rf"^{_WS}*{inner}{_WS}*$",
+    }
+    if description:
+        schema["description"] = description
+    return schema
+
+
+_NAME: Final = _trimmed(100, blank=False, null=False)
+_LOCATION: Final = _trimmed(200, blank=True, null=True)
+_ACCOUNT: Final = _trimmed(64, blank=True, null=True)  # wechat, wecom
+# An id in a request: trimmed and NFKC-normalised first (full-width ｍ１ is m1); blank
+# or null (where allowed) means none.
+_ID_IN: Final = {"type": "string", "pattern": rf"^{_WS}*[A-Za-z0-9_.\-:@]{{1,128}}{_WS}*$"}
+_NULL_ID: Final = {
+    "type": ["string", "null"],
+    "pattern": rf"^{_WS}*([A-Za-z0-9_.\-:@]{{1,128}})?{_WS}*$",
+}
+_PHONE: Final = _trimmed(
+    40,
+    blank=True,
+    null=True,
+    description="a mainland mobile (+86 added), a landline with its area code, or E.164 "
+    "(+CC… or 00CC…); spaces, dashes, dots and brackets are ignored, full-width digits "
+    "read as ASCII; null or blank: none. Another number is a 400 (bad_phone)",
+)
+_PHONE["examples"] = ["13800138000", "+86 138 0013 8000", "010-6512 3456", "+442079460000"]
+_PARENT: Final = {
+    **_NULL_ID,
+    "description": "the parent unit's id; null or blank: none (a top unit). "
+    "A unit below this one is a 409 (cycle)",
 }
 # What the server reads for kind, roles and yes/no fields: the names and their zh-CN
 # labels and aliases (ASCII ones in any case); blank means the default.
-_BLANK: Final = {"type": "string", "pattern": r"^\s*$"}
-_KIND_IN: Final = {"anyOf": [{"type": "null"}, _BLANK, {"enum": sorted(_KIND_ALIASES)}]}
+# What parse_kind takes: null or blank (the kind `other`), a known kind's code, label or
+# alias, or any other label, kept as written (NFKC-normalised and trimmed) when that is
+# at most KIND_MAX_LEN printable characters. A regex can say: blanks around, no control
+# characters inside; the length counts after normalising and trimming, so it is in
+# the description (a longer label is a 400, bad_kind).
+_KIND_IN: Final = {
+    "type": ["string", "null"],
+    "pattern": rf"^{_WS}*[^\x00-\x1f\x7f-\x9f]*{_WS}*$",
+    "description": "null or blank: other; a known kind's code, Chinese label or alias ("
+    + ", ".join(sorted(a for a in _KIND_ALIASES if a not in KINDS))
+    + "); any other label of at most "
+    + f"{KIND_MAX_LEN} printable characters (counted after NFKC normalisation and "
+    "trimming; longer, or with control characters: 400 bad_kind) is stored as written",
+    "examples": [*KINDS, "党支部", "联合党支部", "园区"],
+}
 _ROLES_IN: Final = {
     "anyOf": [{"type": "null"}, {"type": "array", "items": {"enum": sorted(_ROLE_ALIASES)}}]
 }
@@ -133,7 +177,7 @@ SCHEMAS: Final[dict[str, Any]] = {
         "properties": {
             "id": _ID_IN,
             "name": _NAME,
-            "parent": _NULL_ID,
+            "parent": _PARENT,
             "kind": _KIND_IN,
         },
     },
@@ -141,7 +185,7 @@ SCHEMAS: Final[dict[str, Any]] = {
         "type": "object",
         "properties": {
             "name": _NAME,
-            "parent": _NULL_ID,
+            "parent": _PARENT,
             "kind": _KIND_IN,
         },
     },
@@ -171,10 +215,10 @@ SCHEMAS: Final[dict[str, Any]] = {
             "roles": _ROLES_IN,
             "flowing": _BOOL_IN,
             "home_unit": _NULL_ID,
-            "location": {"type": ["string", "null"], "maxLength": 200},
+            "location": _LOCATION,
             "phone": _PHONE,
-            "wechat": {"type": ["string", "null"], "maxLength": 64},
-            "wecom": {"type": ["string", "null"], "maxLength": 64},
+            "wechat": _ACCOUNT,
+            "wecom": _ACCOUNT,
         },
     },
     "MemberPatch": {
@@ -186,10 +230,10 @@ SCHEMAS: Final[dict[str, Any]] = {
             "roles": _ROLES_IN,
             "flowing": _BOOL_IN,
             "home_unit": _NULL_ID,
-            "location": {"type": ["string", "null"], "maxLength": 200},
+            "location": _LOCATION,
             "phone": _PHONE,
-            "wechat": {"type": ["string", "null"], "maxLength": 64},
-            "wecom": {"type": ["string", "null"], "maxLength": 64},
+            "wechat": _ACCOUNT,
+            "wecom": _ACCOUNT,
         },
     },
     "Group": {
@@ -331,7 +375,7 @@ PATHS: Final[dict[str, Any]] = {
                 {
                     "type": "object",
                     "properties": {
-                        "location": {"type": ["string", "null"], "maxLength": 200},
+                        "location": _LOCATION,
                         "unit": _NULL_ID,
                         "home_unit": _NULL_ID,
                     },
@@ -392,8 +436,10 @@ PATHS: Final[dict[str, Any]] = {
             "parameters": [_KIND_PARAM],
             "description": "The body is the CSV file (text/csv, text/plain, "
             "application/octet-stream, application/vnd.ms-excel) or multipart/form-data "
-            "with the file in the field 'file' (and optionally 'kind'); at most 2 MiB. "
-            "Any other Content-Type is a 415.",
+            "with the file in the field 'file' (and optionally 'kind'); at most 2 MiB "
+            "(a larger body is a 413 whatever its Content-Type). Any other Content-Type "
+            "is a 415; a multipart body that does not parse is a 400 (bad_multipart). "
+            "A units file's kind column takes what UnitRequest's kind takes.",
             "requestBody": {
                 "required": True,
                 "content": {

@@ -129,8 +129,9 @@ _SCHEMAS: dict[str, Any] = {
                             "properties": {
                                 "channel": _CHANNEL,
                                 "publish": {
-                                    "description": "publish too when true (any JSON value; "
-                                    "a truthy one counts as true)"
+                                    "type": "boolean",
+                                    "default": False,
+                                    "description": "publish too when true",
                                 },
                             },
                         },
@@ -144,10 +145,10 @@ _SCHEMAS: dict[str, Any] = {
             },
             "name": {"type": ["string", "null"]},
             "role": {
-                "type": "string",
-                "enum": ["admin"],
+                "enum": ["admin", None],
                 "description": "the token's 'role' claim; 'admin' makes an administrator "
-                "token (the domain's notices and directory APIs take it)",
+                "token (the domain's notices and directory APIs take it); null or absent: "
+                "no role claim",
             },
         },
     },
