@@ -22,7 +22,8 @@ from hub.auth import Identity, TokenVerifier
 from hub.brokers.memory import MemoryBroker, MemoryPresence
 from hub.config import load_settings
 from hub.core.authz import Authorizer
-from hub.core.node import LocalChannel, Node
+from hub.core.local import LocalChannel
+from hub.core.node import Node
 from hub.core.session import Session, SessionState
 from hub.core.types import Publication
 from hub.store.sqlite import SqliteStore

@@ -1,9 +1,9 @@
-"""The node: this process's sessions and channels, and fan-out.
+"""The node: this process's sessions, subscribing (broker, presence, positions),
+authentication, publishing, liveness and shutdown.
 
-Fan-out encodes a publication once per codec (:meth:`Publication.frame`) and
-queues the same bytes on every local subscriber without awaiting; the
-:class:`~hub.core.outbox.Outbox` writes each session's frames of one loop turn at
-once and cuts slow consumers (4010).
+It owns the :class:`~hub.core.local.Local` indexes (channels, members; the
+broker's publications go straight to their fan-out) and the
+:class:`~hub.core.outbox.Outbox` (the per-loop-turn writes).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from hub.auth import Identity, TokenVerifier
 from hub.config import Settings
 from hub.core.authz import Authorizer
 from hub.core.interfaces import Broker, Presence
+from hub.core.local import Local, LocalChannel
 from hub.core.outbox import Outbox
 from hub.core.session import Dispatch, Session, SessionState
 from hub.core.stats import Stats
 from hub.core.types import HistoryPage, Position, Publication, PublishResult
-from hub.protocol.codec import JSON, MSGPACK
 from hub.protocol.errors import Close, Code, HubError
 from hub.protocol.names import namespace_of
 from hub.protocol.requests import Since
@@ -69,60 +69,6 @@ def default_node_id() -> str:
     return f"{host}-{os.getpid():x}{secrets.token_hex(3)}"
 
 
-class LocalChannel:
-    """The local subscribers of one channel.
-
-    A channel with one subscriber (every personal ``member:`` channel) keeps it in
-    ``one``; from the second on they live in one set per codec, so that fan-out is a
-    plain loop with no per-subscriber branch. ``pending`` buffers publications for
-    sessions whose subscribe is still reading their position."""
-
-    __slots__ = ("json", "msgpack", "one", "pending", "ready")
-
-    def __init__(self) -> None:
-        self.one: Session | None = None  # set only while both sets are empty
-        self.json: set[Session] | None = None
-        self.msgpack: set[Session] | None = None
-        self.pending: dict[Session, list[Publication]] | None = None
-        self.ready: asyncio.Future[None] | None = None
-
-    def add(self, client: Session) -> None:
-        if self.one is None and not self.json and not self.msgpack:
-            self.one = client
-            return
-        if self.one is not None:
-            first, self.one = self.one, None
-            self._add(first)
-        self._add(client)
-
-    def _add(self, client: Session) -> None:
-        if client.codec.binary:
-            if self.msgpack is None:
-                self.msgpack = set()
-            self.msgpack.add(client)
-        else:
-            if self.json is None:
-                self.json = set()
-            self.json.add(client)
-
-    def discard(self, client: Session) -> None:
-        if self.one is client:
-            self.one = None
-            return
-        if self.json:
-            self.json.discard(client)
-        if self.msgpack:
-            self.msgpack.discard(client)
-
-    def empty(self) -> bool:
-        return self.one is None and not self.json and not self.msgpack and not self.pending
-
-    def __len__(self) -> int:
-        if self.one is not None:
-            return 1
-        return (len(self.json) if self.json else 0) + (len(self.msgpack) if self.msgpack else 0)
-
-
 @dataclass(slots=True)
 class Subscribed:
     position: Position
@@ -146,6 +92,9 @@ class Authenticated:
 
 
 class Node:
+    # the broker's publications go straight to the local fan-out (no hop through Node)
+    on_publication: Callable[[Publication], None]
+
     def __init__(
         self,
         settings: Settings,
@@ -164,11 +113,11 @@ class Node:
         self.stats = Stats()
         self.outbox = Outbox(settings, self.stats)
         self.dispatcher: Dispatch = Dispatcher(self)
-        self.channels: dict[str, LocalChannel] = {}
+        self.local = Local(self.stats)
+        self.channels: dict[str, LocalChannel] = self.local.channels
+        self.on_publication = self.local.on_publication
         self.clients: dict[str, Session] = {}  # authenticated
         self.unauthenticated: dict[Session, None] = {}
-        # member -> its client here (a dict of them when it has several)
-        self._members: dict[str, Session | dict[Session, None]] = {}
         self.connect_hooks: list[ConnectHook] = []
         self.disconnect_hooks: list[DisconnectHook] = []
         self.publish_hooks: list[PublishHook] = []
@@ -267,30 +216,6 @@ class Node:
         return self.outbox.handle
 
     # -- broker events -------------------------------------------------------------
-    def on_publication(self, pub: Publication) -> None:
-        ch = self.channels.get(pub.channel)
-        if ch is None:
-            return
-        if ch.pending:
-            for buf in ch.pending.values():
-                buf.append(pub)
-        one = ch.one
-        if one is not None:
-            one.enqueue(pub.frame(one.codec))
-            self.stats.deliveries += 1
-            return
-        subs = ch.json
-        if subs:
-            frame = pub.frame(JSON)
-            for c in subs:
-                c.enqueue(frame)
-        subs = ch.msgpack
-        if subs:
-            frame = pub.frame(MSGPACK)
-            for c in subs:
-                c.enqueue(frame)
-        self.stats.deliveries += len(ch)
-
     def on_control(self, channel: str, push: dict[str, Any]) -> None:
         if channel == EVENTS_CHANNEL:
             self._dispatch_event(push)
@@ -298,26 +223,10 @@ class Node:
         ch = self.channels.get(channel)
         if ch is None:
             return
-        self.broadcast(ch, push)
+        self.local.broadcast(ch, push)
 
     def on_resubscribed(self) -> None:
         log.warning("broker re-subscribed; clients recover missed messages on reconnect")
-
-    def broadcast(self, ch: LocalChannel, push: dict[str, Any]) -> None:
-        from hub.protocol.websocket import binary_frame, text_frame
-
-        one = ch.one
-        if one is not None:
-            one.send(push)
-            return
-        if ch.json:
-            frame = text_frame(JSON.encode(push))
-            for c in ch.json:
-                c.enqueue(frame)
-        if ch.msgpack:
-            frame = binary_frame(MSGPACK.encode(push))
-            for c in ch.msgpack:
-                c.enqueue(frame)
 
     # -- authentication ------------------------------------------------------------
     async def authenticate(self, client: Session, identity: Identity) -> Authenticated:
@@ -339,7 +248,7 @@ class Node:
             client.timer.cancel()
             client.timer = None
         self.clients[client.id] = client
-        self._add_member(identity.member, client)
+        self.local.add_member(identity.member, client)
         self.stats.connections_total += 1
         self._arm_expiry(client, identity)
         subs: dict[str, dict[str, Any]] = {}
@@ -402,29 +311,7 @@ class Node:
 
     def connections_of(self, member: str) -> list[Session]:
         """This process's authenticated connections of ``member``."""
-        conns = self._members.get(member)
-        if conns is None:
-            return []
-        return [conns] if isinstance(conns, Session) else list(conns)
-
-    def _add_member(self, member: str, client: Session) -> None:
-        conns = self._members.get(member)
-        if conns is None:
-            self._members[member] = client
-        elif isinstance(conns, Session):
-            if conns is not client:
-                self._members[member] = {conns: None, client: None}
-        else:
-            conns[client] = None
-
-    def _remove_member(self, member: str, client: Session) -> None:
-        conns = self._members.get(member)
-        if conns is client:
-            del self._members[member]
-        elif isinstance(conns, dict):
-            conns.pop(client, None)
-            if len(conns) == 1:
-                self._members[member] = next(iter(conns))
+        return self.local.connections_of(member)
 
     def refresh(self, client: Session, identity: Identity) -> None:
         if identity.member != client.member:
@@ -535,16 +422,7 @@ class Node:
         return ch is None or len(ch) <= s.join_leave_max
 
     def _leave_local(self, client: Session, channel: str, ch: LocalChannel | None) -> None:
-        client.subs.pop(channel, None)
-        if ch is None:
-            return
-        ch.discard(client)
-        if ch.pending:
-            ch.pending.pop(client, None)
-            if not ch.pending:
-                ch.pending = None
-        if ch.empty() and ch.ready is None and self.channels.get(channel) is ch:
-            del self.channels[channel]
+        if self.local.leave(client, channel, ch):
             self.spawn(self.broker.unsubscribe(channel))
 
     def unsubscribe(self, client: Session, channel: str) -> None:
@@ -572,7 +450,7 @@ class Node:
             return
         member = client.member
         if member is not None:
-            self._remove_member(member, client)
+            self.local.remove_member(member, client)
         for channel in list(client.subs):
             self._leave_local(client, channel, self.channels.get(channel))
             if member is not None:
