@@ -3,7 +3,9 @@ authentication, publishing, liveness and shutdown.
 
 It owns the :class:`~hub.core.local.Local` indexes (channels, members; the
 broker's publications go straight to their fan-out) and the
-:class:`~hub.core.outbox.Outbox` (the per-loop-turn writes).
+:class:`~hub.core.outbox.Outbox` (the per-loop-turn writes). It never imports the
+op handlers: the composition root attaches them as :attr:`Node.dispatcher`
+(:class:`hub.core.ops.Ops`).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class Authenticated:
 
 
 class Node:
+    dispatcher: Dispatch  # the op handlers, attached by the composition root
     # the broker's publications go straight to the local fan-out (no hop through Node)
     on_publication: Callable[[Publication], None]
 
@@ -103,8 +106,6 @@ class Node:
         authorizer: Authorizer,
         verifier: TokenVerifier,
     ) -> None:
-        from hub.core.dispatch import Dispatcher
-
         self.settings = settings
         self.broker = broker
         self.presence = presence
@@ -112,7 +113,6 @@ class Node:
         self.verifier = verifier
         self.stats = Stats()
         self.outbox = Outbox(settings, self.stats)
-        self.dispatcher: Dispatch = Dispatcher(self)
         self.local = Local(self.stats)
         self.channels: dict[str, LocalChannel] = self.local.channels
         self.on_publication = self.local.on_publication

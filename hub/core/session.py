@@ -49,7 +49,7 @@ Handler = Callable[["Session", Request], Awaitable[object]]
 
 
 class Dispatch(Protocol):
-    """The op handlers (:class:`hub.core.dispatch.Dispatcher`) as sessions see them."""
+    """The op handlers (:class:`hub.core.ops.Ops`), as sessions and transports see them."""
 
     async def handle(self, session: Session, req: Request) -> None: ...
 

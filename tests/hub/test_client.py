@@ -37,7 +37,7 @@ from hub.client import (
     StateChange,
     Subscription,
 )
-from hub.core.dispatch import REPLIED
+from hub.core.ops import REPLIED
 from hub.core.session import Session as ServerClient
 from hub.protocol.errors import Close
 from hub.protocol.requests import Request

@@ -1,15 +1,20 @@
-"""Request handling: frames in, replies out. One handler per op; the domain
-registers extra ops (e.g. ``receipt``) with :meth:`Dispatcher.register`.
+"""The op handlers: frames in, replies out. One handler per op; the domain
+registers extra ops (e.g. ``receipt``) with :meth:`Ops.register`.
+
+This is the top of the engine core: it calls the node (subscribe, publish, …) and
+the sessions; the node never imports it. The composition root makes one per node:
+``Ops(node)`` attaches itself as ``node.dispatcher``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from hub.auth import Identity
 from hub.core.interfaces import backend_unavailable
+from hub.core.node import Node
 from hub.core.session import Handler, Session, SessionState
 from hub.protocol.codec import DecodeError
 from hub.protocol.errors import Close, Code, HubError
@@ -22,10 +27,7 @@ from hub.protocol.requests import (
     req_str,
 )
 
-if TYPE_CHECKING:
-    from hub.core.node import Node
-
-__all__ = ["REPLIED", "Dispatcher", "Handler"]
+__all__ = ["REPLIED", "Handler", "Ops"]
 
 log = logging.getLogger("hub.dispatch")
 
@@ -45,9 +47,10 @@ def _v_refresh(f: Any) -> dict[str, Any]:
     return {"token": req_str(f, "token", 16384)}
 
 
-class Dispatcher:
+class Ops:
     def __init__(self, node: Node) -> None:
         self.node = node
+        node.dispatcher = self
         self.validators: dict[str, Validator] = dict(BUILTIN_VALIDATORS)
         self.validators["connect"] = _v_connect
         self.validators["refresh"] = _v_refresh
