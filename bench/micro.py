@@ -22,8 +22,9 @@ from hub.auth import Identity, TokenVerifier
 from hub.brokers.memory import MemoryBroker, MemoryPresence
 from hub.config import load_settings
 from hub.core.authz import Authorizer
-from hub.core.client import Client, ClientState
-from hub.core.node import LocalChannel, Node
+from hub.core.local import LocalChannel
+from hub.core.node import Node
+from hub.core.session import Session, SessionState
 from hub.core.types import Publication
 from hub.store.sqlite import SqliteStore
 
@@ -63,9 +64,9 @@ async def run(subscribers: int, publishes: int, per_turn: int) -> dict[str, Any]
         transports = []
         for i in range(subscribers):
             t = NullTransport()
-            c = Client(node, t)  # type: ignore[arg-type]
+            c = Session(node, t)  # type: ignore[arg-type]
             c.identity = Identity(f"m{i}")
-            c.state = ClientState.OPEN
+            c.state = SessionState.OPEN
             c.subs[channel] = None
             local.add(c)
             transports.append(t)
@@ -77,8 +78,7 @@ async def run(subscribers: int, publishes: int, per_turn: int) -> dict[str, Any]
                 node.on_publication(pub)
             node.flush()
         cpu = time.process_time() - start
-        if node._flush_handle is not None:
-            node._flush_handle.cancel()
+        node.outbox.cancel()
         await node.shutdown(deadline=0.1)
         deliveries = subscribers * publishes
         writes = sum(t.writes for t in transports)

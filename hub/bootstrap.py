@@ -21,6 +21,7 @@ from hub.config import ConfigError, Settings
 from hub.core.authz import Authorizer
 from hub.core.interfaces import Broker, Presence, Store
 from hub.core.node import Node
+from hub.core.ops import Ops
 from hub.files import private_tree
 from hub.server.api import NODE, OPENAPI, READY_CHECKS, add_engine_routes
 from hub.server.edge import EDGE, Edge, body_deadline_middleware, handler_factory
@@ -108,6 +109,7 @@ class Runtime:
         self.broker, self.presence = make_broker(settings, self.store)
         self.authorizer = Authorizer(settings.extra_namespaces)
         self.node = Node(settings, self.broker, self.presence, self.authorizer, self.verifier)
+        Ops(self.node)  # the op handlers, as node.dispatcher
         self.edge = Edge.from_settings(settings)
         self.app = web.Application(
             middlewares=[error_middleware, body_deadline_middleware], client_max_size=2 << 20

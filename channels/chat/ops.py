@@ -26,8 +26,8 @@ from typing import Any
 
 from channels.chat.markers import ReadMarkers
 from hub.auth import Identity
-from hub.core.client import Client
 from hub.core.node import Node
+from hub.core.session import Session
 from hub.core.types import PublishResult
 from hub.protocol.errors import Code, HubError
 from hub.protocol.names import namespace_of, validate_channel
@@ -96,13 +96,13 @@ class ChatOps:
         await self.node.broker.publish_control(f"member:{member}", push)
         return stored
 
-    async def _on_connect(self, client: Client) -> dict[str, Any] | None:
+    async def _on_connect(self, client: Session) -> dict[str, Any] | None:
         member = client.member
         if member is None:
             return None
         return {"unread": await self.unread(member)}
 
-    async def _read(self, client: Client, req: Request) -> dict[str, Any]:
+    async def _read(self, client: Session, req: Request) -> dict[str, Any]:
         identity = client.identity
         assert identity is not None
         channel, offset = req.args["channel"], req.args["offset"]
@@ -111,7 +111,7 @@ class ChatOps:
         stored = await self.mark(identity.member, channel, min(offset, top), client.id)
         return {"channel": channel, "offset": stored}
 
-    async def _unread(self, client: Client, req: Request) -> dict[str, Any]:
+    async def _unread(self, client: Session, req: Request) -> dict[str, Any]:
         identity = client.identity
         assert identity is not None
         channels: list[str] | None = req.args["channels"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from channels.notices.service import Notices
 from channels.notices.states import ReceiptState
-from hub.core.client import Client
+from hub.core.session import Session
 from hub.protocol.errors import Code, HubError
 from hub.protocol.requests import Request, opt_str, req_str
 
@@ -28,7 +28,7 @@ def _v_receipt(f: Mapping[str, Any]) -> dict[str, Any]:
 def install_ops(notices: Notices) -> None:
     node = notices.node
 
-    async def receipt(client: Client, req: Request) -> dict[str, Any]:
+    async def receipt(client: Session, req: Request) -> dict[str, Any]:
         member = client.member
         assert member is not None
         args = req.args
@@ -36,7 +36,7 @@ def install_ops(notices: Notices) -> None:
         change = await notices.set_state(args["notice"], member, args["state"], "app", detail)
         return {"notice": args["notice"], "state": ReceiptState.of_rank(change.result).value}
 
-    async def on_connect(client: Client) -> dict[str, Any] | None:
+    async def on_connect(client: Session) -> dict[str, Any] | None:
         member = client.member
         if member is None:
             return None

@@ -1,10 +1,11 @@
-"""The node: this process's clients and channels, fan-out, and coalesced writes.
+"""The node: this process's sessions, subscribing (broker, presence, positions),
+authentication, publishing, liveness and shutdown.
 
-Fan-out encodes a publication once per codec (:meth:`Publication.frame`) and
-queues the same bytes on every local subscriber without awaiting; each client's
-frames of one loop turn leave in one write (:meth:`Node.flush`). A client whose
-transport buffer passes ``client_queue_max`` is disconnected with 4010 after the
-broadcast, never slowing it.
+It owns the :class:`~hub.core.local.Local` indexes (channels, members; the
+broker's publications go straight to their fan-out) and the
+:class:`~hub.core.outbox.Outbox` (the per-loop-turn writes). It never imports the
+op handlers: the composition root attaches them as :attr:`Node.dispatcher`
+(:class:`hub.core.ops.Ops`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import orjson
 from hub.auth import Identity, TokenVerifier
 from hub.config import Settings
 from hub.core.authz import Authorizer
-from hub.core.client import Client, ClientState
 from hub.core.interfaces import Broker, Presence
+from hub.core.local import Local, LocalChannel
+from hub.core.outbox import Outbox
+from hub.core.session import Dispatch, Session, SessionState
 from hub.core.stats import Stats
 from hub.core.types import HistoryPage, Position, Publication, PublishResult
-from hub.protocol.codec import JSON, MSGPACK
 from hub.protocol.errors import Close, Code, HubError
 from hub.protocol.names import namespace_of
 from hub.protocol.requests import Since
@@ -48,8 +50,8 @@ __all__ = [
 
 log = logging.getLogger("hub.node")
 
-ConnectHook = Callable[[Client], Awaitable[dict[str, Any] | None]]
-DisconnectHook = Callable[[Client], None]
+ConnectHook = Callable[[Session], Awaitable[dict[str, Any] | None]]
+DisconnectHook = Callable[[Session], None]
 # after an accepted (not duplicate) publish: (identity or None for the API, channel, result)
 PublishHook = Callable[[Identity | None, str, PublishResult], None]
 EventHandler = Callable[[dict[str, Any]], Awaitable[None] | None]
@@ -67,60 +69,6 @@ def default_node_id() -> str:
     (two units, containers with host networking, where pids may repeat)."""
     host = socket.gethostname().split(".")[0] or "hub"
     return f"{host}-{os.getpid():x}{secrets.token_hex(3)}"
-
-
-class LocalChannel:
-    """The local subscribers of one channel.
-
-    A channel with one subscriber (every personal ``member:`` channel) keeps it in
-    ``one``; from the second on they live in one set per codec, so that fan-out is a
-    plain loop with no per-subscriber branch. ``pending`` buffers publications for
-    clients whose subscribe is still reading their position."""
-
-    __slots__ = ("json", "msgpack", "one", "pending", "ready")
-
-    def __init__(self) -> None:
-        self.one: Client | None = None  # set only while both sets are empty
-        self.json: set[Client] | None = None
-        self.msgpack: set[Client] | None = None
-        self.pending: dict[Client, list[Publication]] | None = None
-        self.ready: asyncio.Future[None] | None = None
-
-    def add(self, client: Client) -> None:
-        if self.one is None and not self.json and not self.msgpack:
-            self.one = client
-            return
-        if self.one is not None:
-            first, self.one = self.one, None
-            self._add(first)
-        self._add(client)
-
-    def _add(self, client: Client) -> None:
-        if client.codec.binary:
-            if self.msgpack is None:
-                self.msgpack = set()
-            self.msgpack.add(client)
-        else:
-            if self.json is None:
-                self.json = set()
-            self.json.add(client)
-
-    def discard(self, client: Client) -> None:
-        if self.one is client:
-            self.one = None
-            return
-        if self.json:
-            self.json.discard(client)
-        if self.msgpack:
-            self.msgpack.discard(client)
-
-    def empty(self) -> bool:
-        return self.one is None and not self.json and not self.msgpack and not self.pending
-
-    def __len__(self) -> int:
-        if self.one is not None:
-            return 1
-        return (len(self.json) if self.json else 0) + (len(self.msgpack) if self.msgpack else 0)
 
 
 @dataclass(slots=True)
@@ -146,6 +94,10 @@ class Authenticated:
 
 
 class Node:
+    dispatcher: Dispatch  # the op handlers, attached by the composition root
+    # the broker's publications go straight to the local fan-out (no hop through Node)
+    on_publication: Callable[[Publication], None]
+
     def __init__(
         self,
         settings: Settings,
@@ -154,20 +106,18 @@ class Node:
         authorizer: Authorizer,
         verifier: TokenVerifier,
     ) -> None:
-        from hub.core.dispatch import Dispatcher
-
         self.settings = settings
         self.broker = broker
         self.presence = presence
         self.authorizer = authorizer
         self.verifier = verifier
         self.stats = Stats()
-        self.dispatcher = Dispatcher(self)
-        self.channels: dict[str, LocalChannel] = {}
-        self.clients: dict[str, Client] = {}  # authenticated
-        self.unauthenticated: dict[Client, None] = {}
-        # member -> its client here (a dict of them when it has several)
-        self._members: dict[str, Client | dict[Client, None]] = {}
+        self.outbox = Outbox(settings, self.stats)
+        self.local = Local(self.stats)
+        self.channels: dict[str, LocalChannel] = self.local.channels
+        self.on_publication = self.local.on_publication
+        self.clients: dict[str, Session] = {}  # authenticated
+        self.unauthenticated: dict[Session, None] = {}
         self.connect_hooks: list[ConnectHook] = []
         self.disconnect_hooks: list[DisconnectHook] = []
         self.publish_hooks: list[PublishHook] = []
@@ -183,17 +133,13 @@ class Node:
         self.closing = False
         self.connections = 0  # open transports, authenticated or not
         self._counter = 0
-        self._dirty: list[Client] = []
-        self._flush_handle: asyncio.Handle | None = None
-        self._flush_deferred = False
-        self.starting = 0  # request tasks created but not yet started
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = self.outbox.loop = asyncio.get_running_loop()
         await self.broker.start(self)
         await self.broker.subscribe(EVENTS_CHANNEL)
         self._sweeper = self._loop.create_task(self._ping_loop())
@@ -247,77 +193,29 @@ class Node:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
 
+    def transport_opened(self) -> None:
+        """A transport (authenticated or not) opened: counted in :attr:`connections`."""
+        self.connections += 1
+
+    def transport_closed(self) -> None:
+        self.connections -= 1
+
     def next_client_id(self) -> str:
         """``<node id>.<instance>-<n>``: unique even when two processes share a node id."""
         self._counter += 1
         return f"{self._client_prefix}{self._counter:x}"
 
     # -- output ------------------------------------------------------------------
-    def mark_dirty(self, client: Client) -> None:
-        self._dirty.append(client)
-        if self._flush_handle is None:
-            loop = self._loop or asyncio.get_running_loop()
-            self._flush_handle = loop.call_soon(self.flush)
-
     def flush(self) -> None:
-        """Write every client's queued frames of this loop turn, one write each.
+        """Write every session's queued frames now (:meth:`Outbox.flush`)."""
+        self.outbox.flush()
 
-        Requests read in this turn start their tasks after a flush already scheduled:
-        the flush then waits one turn (once) for them, so that under load the
-        publications of all the requests read together leave in one write."""
-        if self.starting and not self._flush_deferred:
-            self._flush_deferred = True
-            loop = self._loop or asyncio.get_running_loop()
-            self._flush_handle = loop.call_soon(self.flush)
-            return
-        self._flush_deferred = False
-        self._flush_handle = None
-        dirty, self._dirty = self._dirty, []
-        limit = self.settings.client_queue_max
-        slow: list[Client] = []
-        for c in dirty:  # the hot loop: one write per client per loop turn
-            out = c._out
-            c._out = None
-            t = c.transport
-            if out is None or t is None:
-                continue
-            t.write(out if type(out) is bytes else b"".join(out))  # type: ignore[arg-type]
-            if t.get_write_buffer_size() > limit:
-                slow.append(c)
-        for c in slow:
-            self.stats.slow_consumers += 1
-            c.disconnect(Close.SLOW_CONSUMER, "slow consumer", True)
-
-    def flush_client(self, client: Client) -> None:
-        data = client.take_output()
-        if data is not None and client.transport is not None:
-            client.transport.write(data)
+    @property
+    def _flush_handle(self) -> asyncio.Handle | None:
+        """The flush due, if any (:attr:`Outbox.handle`)."""
+        return self.outbox.handle
 
     # -- broker events -------------------------------------------------------------
-    def on_publication(self, pub: Publication) -> None:
-        ch = self.channels.get(pub.channel)
-        if ch is None:
-            return
-        if ch.pending:
-            for buf in ch.pending.values():
-                buf.append(pub)
-        one = ch.one
-        if one is not None:
-            one.enqueue(pub.frame(one.codec))
-            self.stats.deliveries += 1
-            return
-        subs = ch.json
-        if subs:
-            frame = pub.frame(JSON)
-            for c in subs:
-                c.enqueue(frame)
-        subs = ch.msgpack
-        if subs:
-            frame = pub.frame(MSGPACK)
-            for c in subs:
-                c.enqueue(frame)
-        self.stats.deliveries += len(ch)
-
     def on_control(self, channel: str, push: dict[str, Any]) -> None:
         if channel == EVENTS_CHANNEL:
             self._dispatch_event(push)
@@ -325,29 +223,13 @@ class Node:
         ch = self.channels.get(channel)
         if ch is None:
             return
-        self.broadcast(ch, push)
+        self.local.broadcast(ch, push)
 
     def on_resubscribed(self) -> None:
         log.warning("broker re-subscribed; clients recover missed messages on reconnect")
 
-    def broadcast(self, ch: LocalChannel, push: dict[str, Any]) -> None:
-        from hub.protocol.websocket import binary_frame, text_frame
-
-        one = ch.one
-        if one is not None:
-            one.send(push)
-            return
-        if ch.json:
-            frame = text_frame(JSON.encode(push))
-            for c in ch.json:
-                c.enqueue(frame)
-        if ch.msgpack:
-            frame = binary_frame(MSGPACK.encode(push))
-            for c in ch.msgpack:
-                c.enqueue(frame)
-
     # -- authentication ------------------------------------------------------------
-    async def authenticate(self, client: Client, identity: Identity) -> Authenticated:
+    async def authenticate(self, client: Session, identity: Identity) -> Authenticated:
         """Make ``client`` act as ``identity``: server-side subscriptions and hooks.
 
         At most ``CONNECTS_IN_FLIGHT`` run at once: a storm of (re)connects, e.g. after
@@ -356,17 +238,17 @@ class Node:
         async with self._connect_slots:
             return await self._authenticate(client, identity)
 
-    async def _authenticate(self, client: Client, identity: Identity) -> Authenticated:
-        if client.state >= ClientState.CLOSING:  # closed while it waited for a slot
+    async def _authenticate(self, client: Session, identity: Identity) -> Authenticated:
+        if client.state >= SessionState.CLOSING:  # closed while it waited for a slot
             raise HubError(Code.UNAVAILABLE, "connection closed during connect")
         client.identity = identity
-        client.state = ClientState.OPEN
+        client.state = SessionState.OPEN
         self.unauthenticated.pop(client, None)
         if client.timer is not None:
             client.timer.cancel()
             client.timer = None
         self.clients[client.id] = client
-        self._add_member(identity.member, client)
+        self.local.add_member(identity.member, client)
         self.stats.connections_total += 1
         self._arm_expiry(client, identity)
         subs: dict[str, dict[str, Any]] = {}
@@ -403,7 +285,7 @@ class Node:
         done.fields = fields
         return done
 
-    def after_reply(self, client: Client, tail: list[Publication], joins: list[str]) -> None:
+    def after_reply(self, client: Session, tail: list[Publication], joins: list[str]) -> None:
         """What follows a subscribe or connect reply: held publications, then joins."""
         for p in tail:
             client.enqueue(p.frame(client.codec))
@@ -416,7 +298,7 @@ class Node:
                     )
                 )
 
-    def _arm_expiry(self, client: Client, identity: Identity) -> None:
+    def _arm_expiry(self, client: Session, identity: Identity) -> None:
         if client.timer is not None:
             client.timer.cancel()
             client.timer = None
@@ -427,33 +309,11 @@ class Node:
                 delay, client.disconnect, Close.TOKEN_EXPIRED, "token expired", True
             )
 
-    def connections_of(self, member: str) -> list[Client]:
+    def connections_of(self, member: str) -> list[Session]:
         """This process's authenticated connections of ``member``."""
-        conns = self._members.get(member)
-        if conns is None:
-            return []
-        return [conns] if isinstance(conns, Client) else list(conns)
+        return self.local.connections_of(member)
 
-    def _add_member(self, member: str, client: Client) -> None:
-        conns = self._members.get(member)
-        if conns is None:
-            self._members[member] = client
-        elif isinstance(conns, Client):
-            if conns is not client:
-                self._members[member] = {conns: None, client: None}
-        else:
-            conns[client] = None
-
-    def _remove_member(self, member: str, client: Client) -> None:
-        conns = self._members.get(member)
-        if conns is client:
-            del self._members[member]
-        elif isinstance(conns, dict):
-            conns.pop(client, None)
-            if len(conns) == 1:
-                self._members[member] = next(iter(conns))
-
-    def refresh(self, client: Client, identity: Identity) -> None:
+    def refresh(self, client: Session, identity: Identity) -> None:
         if identity.member != client.member:
             raise HubError(Code.PERMISSION_DENIED, "a new token must be for the same member")
         client.identity = identity
@@ -461,7 +321,7 @@ class Node:
 
     # -- subscriptions -------------------------------------------------------------
     async def subscribe(
-        self, client: Client, channel: str, since: Since | None, *, live: bool = True
+        self, client: Session, channel: str, since: Since | None, *, live: bool = True
     ) -> Subscribed:
         """Subscribe ``client``; with ``live=False`` publications are held until the
         caller's :meth:`go_live` (they then follow its reply)."""
@@ -519,7 +379,7 @@ class Node:
             self.go_live(client, channel, got)
         return got
 
-    def go_live(self, client: Client, channel: str, got: Subscribed) -> None:
+    def go_live(self, client: Session, channel: str, got: Subscribed) -> None:
         """From now on publications go to the client directly; those held since the
         position was read are in ``got.live_tail`` (108 if the client left meanwhile)."""
         ch = got.local
@@ -535,10 +395,10 @@ class Node:
         got.held = []
         got.announce = got.announce and self._join_leave(channel)
 
-    def _check_staying(self, client: Client, channel: str, ch: LocalChannel) -> None:
+    def _check_staying(self, client: Session, channel: str, ch: LocalChannel) -> None:
         """Raise 108 when the connection closed (or left the channel) during a subscribe."""
         if (
-            client.state != ClientState.OPEN
+            client.state != SessionState.OPEN
             or channel not in client.subs
             or self.channels.get(channel) is not ch
         ):
@@ -561,20 +421,11 @@ class Node:
         ch = self.channels.get(channel)
         return ch is None or len(ch) <= s.join_leave_max
 
-    def _leave_local(self, client: Client, channel: str, ch: LocalChannel | None) -> None:
-        client.subs.pop(channel, None)
-        if ch is None:
-            return
-        ch.discard(client)
-        if ch.pending:
-            ch.pending.pop(client, None)
-            if not ch.pending:
-                ch.pending = None
-        if ch.empty() and ch.ready is None and self.channels.get(channel) is ch:
-            del self.channels[channel]
+    def _leave_local(self, client: Session, channel: str, ch: LocalChannel | None) -> None:
+        if self.local.leave(client, channel, ch):
             self.spawn(self.broker.unsubscribe(channel))
 
-    def unsubscribe(self, client: Client, channel: str) -> None:
+    def unsubscribe(self, client: Session, channel: str) -> None:
         if channel not in client.subs:
             raise HubError(Code.NOT_SUBSCRIBED, f"not subscribed to {channel}")
         self._leave_local(client, channel, self.channels.get(channel))
@@ -592,14 +443,14 @@ class Node:
                 n += 1
         return n
 
-    def forget(self, client: Client) -> None:
+    def forget(self, client: Session) -> None:
         """Drop a closing or closed client from every channel (idempotent)."""
         self.unauthenticated.pop(client, None)
         if self.clients.pop(client.id, None) is None and not client.subs:
             return
         member = client.member
         if member is not None:
-            self._remove_member(member, client)
+            self.local.remove_member(member, client)
         for channel in list(client.subs):
             self._leave_local(client, channel, self.channels.get(channel))
             if member is not None:
@@ -701,7 +552,7 @@ class Node:
         clients = list(self.clients.values())
         for start in range(0, len(clients), chunk):
             for c in clients[start : start + chunk]:
-                if c.state != ClientState.OPEN:
+                if c.state != SessionState.OPEN:
                     continue
                 if not c.alive:
                     c.disconnect(Close.GOING_AWAY, "no answer to ping", True)

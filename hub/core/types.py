@@ -9,7 +9,7 @@ from typing import Any
 from hub.protocol.codec import JSON, MSGPACK, Codec
 from hub.protocol.websocket import binary_frame, text_frame
 
-__all__ = ["HistoryPage", "Position", "Publication", "PublishResult", "Recovery"]
+__all__ = ["HistoryPage", "Position", "Publication", "PublishResult", "Recovery", "SessionState"]
 
 
 class Publication:
@@ -91,3 +91,12 @@ class Recovery:
 class HistoryPage:
     position: Position
     publications: list[Publication]
+
+
+class SessionState:
+    """Where a session is in its life; the outbox reads it (nothing is queued once closing)."""
+
+    CONNECTING = 0  # transport open, not authenticated
+    OPEN = 1  # authenticated
+    CLOSING = 2  # disconnect sent, waiting for the transport to close
+    CLOSED = 3

@@ -3,7 +3,7 @@
 
 A WebSocket connection is one object (``__slots__``; no task, no timer while
 idle) that parses frames with :class:`hub.protocol.websocket.FrameParser` and is
-its own :class:`hub.core.client.Sink`. aiohttp keeps the HTTP API on the same port:
+its own :class:`hub.core.session.Session`. aiohttp keeps the HTTP API on the same port:
 the front protocol reads the first request head and, unless it is the upgrade,
 passes the transport and the bytes read so far to aiohttp's request handler.
 A WebSocket upgrade must be the first request of its TCP connection (browsers,
@@ -19,8 +19,8 @@ from itertools import islice
 from typing import cast
 
 from hub.auth import Identity
-from hub.core.client import Client, ClientState
 from hub.core.node import Node
+from hub.core.session import Session, SessionState
 from hub.protocol.codec import SUBPROTOCOLS, codec_for
 from hub.protocol.errors import Close, HubError
 from hub.protocol.handshake import (
@@ -54,7 +54,7 @@ _TRY_AGAIN_LATER = 1013  # RFC 6455: the server is overloaded, reconnect later
 _ABORT_AFTER = 5.0  # seconds a closing transport may take to drain before it is aborted
 
 
-class WsConnection(Client, asyncio.Protocol):
+class WsConnection(Session, asyncio.Protocol):
     """One WebSocket client connection."""
 
     __slots__ = ("parser",)
@@ -94,7 +94,7 @@ class WsConnection(Client, asyncio.Protocol):
         on_frame = self.node.dispatcher.on_frame
         for ev in events:
             if type(ev) is Message:
-                if self.state < ClientState.CLOSING and self.ending is None:
+                if self.state < SessionState.CLOSING and self.ending is None:
                     on_frame(self, ev.payload)
             elif type(ev) is Ping:
                 self.enqueue(pong_frame(ev.payload))
@@ -104,7 +104,7 @@ class WsConnection(Client, asyncio.Protocol):
 
     def _closed_by_peer(self, code: int | None) -> None:
         """The peer's close frame: answer what it asked before, then echo the close."""
-        if self.state < ClientState.CLOSING:
+        if self.state < SessionState.CLOSING:
             self.close_after_requests(code or Close.NORMAL, "", False, push=False)
             return
         t = self.transport
@@ -118,7 +118,7 @@ class WsConnection(Client, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        self.node.connections -= 1
+        self.node.transport_closed()
         self.closed()
 
     def pause_writing(self) -> None:  # the buffer limit is checked after each flush
@@ -246,7 +246,7 @@ def upgrade(
         t.close()
         return
     conn = WsConnection(node, t, subprotocol)
-    node.connections += 1
+    node.transport_opened()
     t.set_protocol(conn)
     t.write(response)
     token = _token(req)
@@ -286,5 +286,5 @@ def _make_room(node: Node, max_waiting: int) -> None:
 
 def _connect_timeout(conn: WsConnection) -> None:
     conn.timer = None
-    if conn.state == ClientState.CONNECTING:
+    if conn.state == SessionState.CONNECTING:
         conn.disconnect(Close.UNAUTHORIZED, "connect timeout", False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from channels.app import DomainExtension
-from hub.core.client import ClientState
+from hub.core.session import SessionState
 from tests.channels.conftest import DomainHub, load_org
 from tests.hub.test_close_frames import BIG, GRANT, ROOM, close_code, last_data
 from tests.support.hubs import hub_settings, running_hub, wait_until
@@ -46,7 +46,7 @@ async def test_no_data_frame_follows_the_4003_close(tmp_path: Path) -> None:
                 await wait_until(lambda: node.stats.messages_in > 100, what="publish in flight")
                 status, body = await h.api("DELETE", "/api/members/m1")
                 assert status == 200, body
-                await wait_until(lambda: c.state >= ClientState.CLOSING, what="4003")
+                await wait_until(lambda: c.state >= SessionState.CLOSING, what="4003")
                 observed = node.stats.latency_count
             finally:
                 await tr.rollback()

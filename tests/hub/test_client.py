@@ -37,8 +37,8 @@ from hub.client import (
     StateChange,
     Subscription,
 )
-from hub.core.client import Client as ServerClient
-from hub.core.dispatch import REPLIED
+from hub.core.ops import REPLIED
+from hub.core.session import Session as ServerClient
 from hub.protocol.errors import Close
 from hub.protocol.requests import Request
 from tests.support.hubs import HubProcess, InProcessHub, free_port, running_hub, wait_until

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from hub.core.client import ClientState
+from hub.core.session import SessionState
 from tests.support.hubs import InProcessHub, running_hub, wait_until
 from tests.support.rawws import OP_CLOSE, OP_TEXT, Frame, RawWs, client_frame, data_after_close
 
@@ -120,7 +120,7 @@ async def test_no_data_frame_follows_the_close_frame(tmp_path: Path, path: str) 
             elif path == "shutdown":
                 stop = asyncio.create_task(h.runtime.stop())
             await wait_until(
-                lambda: c.state >= ClientState.CLOSING or getattr(c, "ending", None) is not None,
+                lambda: c.state >= SessionState.CLOSING or getattr(c, "ending", None) is not None,
                 timeout=10,
                 what="the close decided",
             )

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from hub.brokers.memory import MemoryPresence
-from hub.core.client import Client
 from hub.core.node import CONNECTS_IN_FLIGHT
+from hub.core.session import Session
 from hub.core.types import Position
 from tests.support.hubs import running_hub, wait_until
 from tests.support.ws import open_ws
@@ -119,7 +119,7 @@ async def test_server_channel_publications_during_connect_follow_the_reply_in_or
                 await position_gate.wait()
             return pos
 
-        async def gated_hook(client: Client) -> dict[str, Any] | None:
+        async def gated_hook(client: Session) -> dict[str, Any] | None:
             if client.member == "m-c":
                 in_hook.set()
                 await hook_gate.wait()

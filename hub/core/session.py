@@ -1,15 +1,19 @@
-"""One client connection's state, transport-independent: identity, subscriptions,
-the outbound slot of coalesced frames, the request queue and the rate limiter.
+"""One connection's state, transport-independent: identity, subscriptions, the
+request queue and the rate limiter; its outbound frames are a
+:class:`hub.core.outbox.FrameQueue`.
 
-A client holds no task and no timer while idle. Requests are handled in order:
+A session holds no task and no timer while idle. Requests are handled in order:
 the first request of a burst starts one worker task, which ends when the queue
 is empty. Frames queued during one loop turn leave in one ``transport.write``
-(see :meth:`hub.core.node.Node.flush`).
+(see :meth:`hub.core.outbox.Outbox.flush`).
 
-Once a client is closing nothing more is queued: the ``disconnect`` push is the
+Once a session is closing nothing more is queued: the ``disconnect`` push is the
 last data frame and the close frame the last frame (RFC 6455 §5.5.1). A close
 the client provoked (a protocol violation, a flood, its own close frame) first
-answers the requests already read (:meth:`Client.close_after_requests`).
+answers the requests already read (:meth:`Session.close_after_requests`).
+
+A session sees its node only through :class:`Host` and the op handlers only
+through :class:`Dispatch`: it imports neither.
 """
 
 from __future__ import annotations
@@ -17,45 +21,70 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 from hub.auth import Identity
+from hub.config import Settings
+from hub.core.outbox import FrameQueue, Outbox, Transport
+from hub.core.stats import Stats
+from hub.core.types import SessionState
 from hub.protocol.codec import JSON, Codec
-from hub.protocol.requests import Request, error_push, error_reply, ok_reply
+from hub.protocol.requests import Request, Validator, error_push, error_reply, ok_reply
 from hub.protocol.websocket import binary_frame, text_frame
 
-if TYPE_CHECKING:
-    from hub.core.node import Node
-
-__all__ = ["DRAIN_MAX", "Client", "ClientState", "Transport"]
+__all__ = [
+    "DRAIN_MAX",
+    "Dispatch",
+    "Handler",
+    "Host",
+    "Session",
+    "SessionState",
+    "Transport",
+]
 
 DRAIN_MAX = 5.0  # seconds the requests read before a client-provoked close may take
 
-
-class ClientState:
-    CONNECTING = 0  # transport open, not authenticated
-    OPEN = 1  # authenticated
-    CLOSING = 2  # disconnect sent, waiting for the transport to close
-    CLOSED = 3
+Handler = Callable[["Session", Request], Awaitable[object]]
 
 
-class Transport(Protocol):
-    """What a client writes to: an asyncio transport (uvloop's, asyncio's)."""
+class Dispatch(Protocol):
+    """The op handlers (:class:`hub.core.ops.Ops`), as sessions and transports see them."""
 
-    def write(self, data: bytes) -> None: ...
+    async def handle(self, session: Session, req: Request) -> None: ...
 
-    def get_write_buffer_size(self) -> int: ...
+    def on_frame(self, session: Session, payload: bytes) -> None: ...
 
-    def is_closing(self) -> bool: ...
+    def oversized(self, session: Session) -> None: ...
 
-    def close(self) -> None: ...
+    def authenticate_later(self, session: Session, identity: Identity) -> None: ...
+
+    def register(self, op: str, validator: Validator, handler: Handler) -> None: ...
+
+    def handler(self, op: str) -> Handler | None: ...
 
 
-class Client:
+class Host(Protocol):
+    """What a session (and its transport) needs of its node (:class:`hub.core.node.Node`)."""
+
+    settings: Settings
+    stats: Stats
+    outbox: Outbox
+    dispatcher: Dispatch
+
+    def next_client_id(self) -> str: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
+
+    def forget(self, session: Session) -> None: ...
+
+    def transport_closed(self) -> None: ...
+
+
+class Session(FrameQueue):
     __slots__ = (
         "_drain_timer",
         "_inbox",
-        "_out",
         "acks",
         "alive",
         "bad",
@@ -65,23 +94,19 @@ class Client:
         "identity",
         "node",
         "stamp",
-        "state",
         "strikes",
         "subs",
         "timer",
         "tokens",
-        "transport",
     )
 
-    def __init__(self, node: Node, transport: Transport | None, codec: Codec = JSON) -> None:
+    def __init__(self, node: Host, transport: Transport | None, codec: Codec = JSON) -> None:
+        super().__init__(node.outbox, transport)
         self.node = node
-        self.transport = transport
         self.codec = codec
         self.id = node.next_client_id()
         self.identity: Identity | None = None
         self.subs: dict[str, None] = {}
-        self.state = ClientState.CONNECTING
-        self._out: bytes | list[bytes] | None = None
         self._inbox: deque[Request] | None = None
         self.tokens = float(node.settings.rate_burst)
         self.stamp = time.monotonic()
@@ -95,30 +120,6 @@ class Client:
         self.acks = 0  # replies still owed by callbacks (publishes waiting for the store)
 
     # -- output ----------------------------------------------------------------
-    def enqueue(self, frame: bytes) -> None:
-        """Queue a complete frame; it leaves with this loop turn's other frames.
-
-        Nothing is queued once the client is closing: its close frame is written."""
-        if self.state >= ClientState.CLOSING:
-            return
-        out = self._out
-        if out is None:
-            if self.transport is None:
-                return
-            self._out = frame
-            self.node.mark_dirty(self)
-        elif type(out) is list:
-            out.append(frame)
-        else:
-            self._out = [out, frame]  # type: ignore[list-item]
-
-    def take_output(self) -> bytes | None:
-        out = self._out
-        self._out = None
-        if out is None or type(out) is bytes:
-            return out
-        return b"".join(out)  # type: ignore[arg-type]
-
     def send(self, obj: dict[str, Any]) -> None:
         payload = self.codec.encode(obj)
         self.enqueue(binary_frame(payload) if self.codec.binary else text_frame(payload))
@@ -157,15 +158,15 @@ class Client:
             inbox.append(req)
             return
         self._inbox = deque((req,))
-        self.node.starting += 1
+        self.outbox.starting += 1
         self.node.spawn(self._work())
 
     async def _work(self) -> None:
-        self.node.starting -= 1
+        self.outbox.starting -= 1
         inbox = self._inbox
         assert inbox is not None
         try:
-            while inbox and self.state < ClientState.CLOSING:
+            while inbox and self.state < SessionState.CLOSING:
                 await self.node.dispatcher.handle(self, inbox.popleft())
         finally:
             self._inbox = None
@@ -181,17 +182,17 @@ class Client:
 
         ``push``: send the ``disconnect`` push before the close frame (a close decided
         by the protocol layer, 1002/1009 or the answer to the peer's close, has none)."""
-        if self.state >= ClientState.CLOSING or self.ending is not None:
+        if self.state >= SessionState.CLOSING or self.ending is not None:
             return
         self.ending = (code, reason, reconnect, push)
         if self._inbox is None and not self.acks:
             self._end()
             return
-        loop = self.node._loop or asyncio.get_running_loop()
+        loop = self.outbox.loop or asyncio.get_running_loop()
         self._drain_timer = loop.call_later(DRAIN_MAX, self._end)
 
     def end_if_done(self) -> None:
-        """Close a client in :meth:`close_after_requests` once nothing is owed."""
+        """Close a session in :meth:`close_after_requests` once nothing is owed."""
         if self.ending is not None and self._inbox is None and not self.acks:
             self._end()
 
@@ -200,24 +201,24 @@ class Client:
         if self._drain_timer is not None:
             self._drain_timer.cancel()
             self._drain_timer = None
-        if ending is None or self.state >= ClientState.CLOSING:
+        if ending is None or self.state >= SessionState.CLOSING:
             return
         code, reason, reconnect, push = ending
         if push:
             self.disconnect(code, reason, reconnect)
             return
-        self.state = ClientState.CLOSING
-        self.node.flush_client(self)
+        self.state = SessionState.CLOSING
+        self.write_now()
         self.close_transport(code, reason)
         self.node.forget(self)
 
     def disconnect(self, code: int, reason: str, reconnect: bool) -> None:
         """Push ``disconnect``, close with ``code`` and leave every channel."""
-        if self.state >= ClientState.CLOSING:
+        if self.state >= SessionState.CLOSING:
             return
         self.send({"push": "disconnect", "code": code, "reason": reason, "reconnect": reconnect})
-        self.state = ClientState.CLOSING
-        self.node.flush_client(self)
+        self.state = SessionState.CLOSING
+        self.write_now()
         self.close_transport(code, reason)
         self.node.forget(self)
 
@@ -229,7 +230,7 @@ class Client:
 
     def closed(self) -> None:
         """The transport is gone (called once by the transport)."""
-        self.state = ClientState.CLOSED
+        self.state = SessionState.CLOSED
         self.transport = None
         self._out = None
         if self._drain_timer is not None:
@@ -245,4 +246,4 @@ class Client:
         return None if self.identity is None else self.identity.member
 
     def __repr__(self) -> str:
-        return f"<Client {self.id} member={self.member} subs={len(self.subs)}>"
+        return f"<Session {self.id} member={self.member} subs={len(self.subs)}>"

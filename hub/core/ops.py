@@ -1,17 +1,21 @@
-"""Request handling: frames in, replies out. One handler per op; the domain
-registers extra ops (e.g. ``receipt``) with :meth:`Dispatcher.register`.
+"""The op handlers: frames in, replies out. One handler per op; the domain
+registers extra ops (e.g. ``receipt``) with :meth:`Ops.register`.
+
+This is the top of the engine core: it calls the node (subscribe, publish, …) and
+the sessions; the node never imports it. The composition root makes one per node:
+``Ops(node)`` attaches itself as ``node.dispatcher``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from hub.auth import Identity
-from hub.core.client import Client, ClientState
 from hub.core.interfaces import backend_unavailable
+from hub.core.node import Node
+from hub.core.session import Handler, Session, SessionState
 from hub.protocol.codec import DecodeError
 from hub.protocol.errors import Close, Code, HubError
 from hub.protocol.requests import (
@@ -23,14 +27,10 @@ from hub.protocol.requests import (
     req_str,
 )
 
-if TYPE_CHECKING:
-    from hub.core.node import Node
-
-__all__ = ["REPLIED", "Dispatcher", "Handler"]
+__all__ = ["REPLIED", "Handler", "Ops"]
 
 log = logging.getLogger("hub.dispatch")
 
-Handler = Callable[[Client, Request], Awaitable[object]]
 REPLIED: Final = object()  # a handler that wrote its reply itself returns this
 
 _BAD_FRAMES_CLOSE: Final = 50  # malformed frames (net of good ones) before 4008
@@ -47,9 +47,10 @@ def _v_refresh(f: Any) -> dict[str, Any]:
     return {"token": req_str(f, "token", 16384)}
 
 
-class Dispatcher:
+class Ops:
     def __init__(self, node: Node) -> None:
         self.node = node
+        node.dispatcher = self
         self.validators: dict[str, Validator] = dict(BUILTIN_VALIDATORS)
         self.validators["connect"] = _v_connect
         self.validators["refresh"] = _v_refresh
@@ -75,7 +76,7 @@ class Dispatcher:
         return self._handlers.get(op)
 
     # -- frames --------------------------------------------------------------------
-    def on_frame(self, client: Client, payload: bytes) -> None:
+    def on_frame(self, client: Session, payload: bytes) -> None:
         """A complete data frame from ``client``: decode, validate, rate-limit, queue."""
         client.alive = True
         try:
@@ -95,7 +96,7 @@ class Dispatcher:
             client.bad -= 1
         client.submit(req)
 
-    def _bad_frame(self, client: Client, rid: int | None, code: int, message: str) -> None:
+    def _bad_frame(self, client: Session, rid: int | None, code: int, message: str) -> None:
         if rid is None:
             client.push_error(code, message)
         else:
@@ -110,7 +111,7 @@ class Dispatcher:
         if client.bad >= _BAD_FRAMES_CLOSE:
             client.close_after_requests(Close.POLICY_VIOLATION, "too many malformed frames", False)
 
-    def oversized(self, client: Client) -> None:
+    def oversized(self, client: Session) -> None:
         """A frame larger than the transport reads: refuse it, close if it goes on."""
         client.push_error(Code.LIMIT_EXCEEDED, "frame too large")
         client.bad += 5
@@ -118,8 +119,8 @@ class Dispatcher:
             client.close_after_requests(Close.MESSAGE_TOO_BIG, "frames too large", False)
 
     # -- requests ------------------------------------------------------------------
-    async def handle(self, client: Client, req: Request) -> None:
-        if client.state != ClientState.OPEN and req.op not in ("connect", "_auth"):
+    async def handle(self, client: Session, req: Request) -> None:
+        if client.state != SessionState.OPEN and req.op not in ("connect", "_auth"):
             client.reply_error(req.id, Code.UNAUTHORIZED, "connect first")
             return
         handler = self._handlers.get(req.op)
@@ -131,7 +132,7 @@ class Dispatcher:
         except HubError as exc:
             if req.id:
                 client.reply_error(req.id, exc.code, exc.message)
-            if req.op in ("connect", "_auth") and client.state != ClientState.OPEN:
+            if req.op in ("connect", "_auth") and client.state != SessionState.OPEN:
                 self._refuse(client, exc)
             elif exc.code == Code.LIMIT_EXCEEDED and req.op == "publish":
                 client.bad += 5
@@ -151,7 +152,7 @@ class Dispatcher:
         if fields is not REPLIED and req.id:
             client.reply(req.id, fields if isinstance(fields, dict) else None)
 
-    def _refuse(self, client: Client, exc: HubError) -> None:
+    def _refuse(self, client: Session, exc: HubError) -> None:
         if exc.code == Code.TOKEN_EXPIRED:
             client.disconnect(Close.TOKEN_EXPIRED, exc.message, True)
         elif exc.code in (Code.UNAUTHORIZED, Code.BAD_REQUEST, Code.PERMISSION_DENIED):
@@ -159,12 +160,12 @@ class Dispatcher:
         else:  # 108 and the like: transient, try again
             client.disconnect(Close.SHUTDOWN if self.node.closing else 1011, exc.message, True)
 
-    def authenticate_later(self, client: Client, identity: Identity) -> None:
+    def authenticate_later(self, client: Session, identity: Identity) -> None:
         """A token given at the upgrade: authenticate before any queued request."""
         client.submit(Request(0, "_auth", {"identity": identity}))
 
     # -- ops -----------------------------------------------------------------------
-    async def _auth(self, client: Client, req: Request) -> object:
+    async def _auth(self, client: Session, req: Request) -> object:
         """Authenticate with the upgrade token. No ``connect`` reply is due, so the
         fields it would carry (the engine's and the connect hooks') come as the
         ``connect`` push, the first frame after the upgrade."""
@@ -175,10 +176,10 @@ class Dispatcher:
         self.node.after_reply(client, done.tail, done.joins)
         return REPLIED
 
-    async def _connect(self, client: Client, req: Request) -> object:
+    async def _connect(self, client: Session, req: Request) -> object:
         token = req.args["token"]
         node = self.node
-        if client.state == ClientState.OPEN:
+        if client.state == SessionState.OPEN:
             if token is not None:
                 node.refresh(client, node.verifier.verify(token))
             return await self._connect_info(client)
@@ -189,7 +190,7 @@ class Dispatcher:
         node.after_reply(client, done.tail, done.joins)
         return REPLIED
 
-    async def _connect_info(self, client: Client) -> dict[str, Any]:
+    async def _connect_info(self, client: Session) -> dict[str, Any]:
         node = self.node
         identity = client.identity
         assert identity is not None
@@ -205,12 +206,12 @@ class Dispatcher:
             "subs": subs,
         }
 
-    async def _refresh(self, client: Client, req: Request) -> dict[str, Any]:
+    async def _refresh(self, client: Session, req: Request) -> dict[str, Any]:
         identity = self.node.verifier.verify(req.args["token"])
         self.node.refresh(client, identity)
         return {"exp": identity.exp}
 
-    async def _subscribe(self, client: Client, req: Request) -> object:
+    async def _subscribe(self, client: Session, req: Request) -> object:
         channel = req.args["channel"]
         since = req.args["since"]
         identity = client.identity
@@ -231,11 +232,11 @@ class Dispatcher:
         self.node.after_reply(client, got.live_tail, [channel] if got.announce else [])
         return REPLIED
 
-    async def _unsubscribe(self, client: Client, req: Request) -> dict[str, Any]:
+    async def _unsubscribe(self, client: Session, req: Request) -> dict[str, Any]:
         self.node.unsubscribe(client, req.args["channel"])
         return {}
 
-    async def _publish(self, client: Client, req: Request) -> object:
+    async def _publish(self, client: Session, req: Request) -> object:
         args = req.args
         node = self.node
         res = await node.publish(
@@ -261,7 +262,7 @@ class Dispatcher:
         fut.add_done_callback(acknowledge)
         return REPLIED
 
-    async def _history(self, client: Client, req: Request) -> dict[str, Any]:
+    async def _history(self, client: Session, req: Request) -> dict[str, Any]:
         args = req.args
         page = await self.node.history(
             client.identity, args["channel"], args["since"], args["before"], args["limit"]
@@ -272,9 +273,9 @@ class Dispatcher:
             "epoch": page.position.epoch,
         }
 
-    async def _presence(self, client: Client, req: Request) -> dict[str, Any]:
+    async def _presence(self, client: Session, req: Request) -> dict[str, Any]:
         members = await self.node.presence_of(client.identity, req.args["channel"])
         return {"members": {m: {"clients": n} for m, n in members.items()}}
 
-    async def _ping(self, client: Client, req: Request) -> dict[str, Any]:
+    async def _ping(self, client: Session, req: Request) -> dict[str, Any]:
         return {}
