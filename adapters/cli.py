@@ -20,6 +20,7 @@ import orjson
 
 from .config import AdaptersConfig, load_config
 from .errors import AdapterError, ConfigurationError
+from .masking import mask_text
 from .providers import DESCRIPTORS
 from .registry import PROVIDERS, SMS_GROUP, aclose_all, build_adapters
 from .standin import Standins, start_standins
@@ -87,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one line, not a traceback
-        print(f"{parser.prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {type(exc).__name__}: {mask_text(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     return result
 
@@ -155,7 +156,8 @@ async def _check(args: argparse.Namespace, config: AdaptersConfig, out: TextIO, 
                 continue
             result = await adapters[name].check()
             failed += not result.ok
-            print(f"{name:<12} {'OK' if result.ok else 'FAILED':<7} {result.detail}", file=out)
+            verdict = "OK" if result.ok else "FAILED"
+            print(f"{name:<12} {verdict:<7} {mask_text(result.detail)}", file=out)
     finally:
         await aclose_all(adapters)
     if not configured:
@@ -194,10 +196,10 @@ async def _send(args: argparse.Namespace, config: AdaptersConfig, out: TextIO, e
         try:
             result = await adapter.send(args.to, message)
         except AdapterError as error:
-            print(f"refused: {error.describe()}", file=err)
+            print(f"refused: {mask_text(error.describe())}", file=err)
             return EXIT_FAILED
         print(f"accepted by {result.provider}: message id {result.message_id}", file=out)
-        print(f"provider answer: {orjson.dumps(dict(result.raw)).decode()}", file=out)
+        print(f"provider answer: {mask_text(orjson.dumps(dict(result.raw)).decode())}", file=out)
         return EXIT_OK
     finally:
         await aclose_all(adapters)

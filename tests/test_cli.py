@@ -6,6 +6,7 @@ JSON or a token), and stderr without a traceback — on success, on bad argument
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from typing import Any
 import jwt
 import pytest
 
+from adapters.standin import start_standins
 from channels.cli import _add_commands
 from hub.auth import TokenVerifier
 from hub.cli import build_parser
@@ -557,3 +559,24 @@ def test_python_m_adapters_is_the_same_command(tmp_path: Path) -> None:
     failed_with(r, 1, "no provider is configured")
     r = subprocess.run([*run, "send"], capture_output=True, text=True, env=env, timeout=90)
     usage_error(r, "python -m adapters send", "the following arguments are required")
+
+
+async def test_adapters_send_masks_what_a_provider_echoes(tmp_path: Path) -> None:
+    """A provider whose refusal echoes the number and the credentials: the terminal
+    (often captured into a log) shows neither."""
+    standins = await start_standins()
+    try:
+        env = standins.env()
+        standins.aliyun.faults.inject("echo_input")
+        r = await asyncio.to_thread(
+            hub, tmp_path, "adapters", "send", "aliyun-sms", "--to", "13912340001",
+            "--text", "测试", env=env,
+        )  # fmt: skip
+    finally:
+        await standins.close()
+    no_traceback(r)
+    assert r.returncode == 1, r.stderr
+    assert "refused:" in r.stderr
+    secret = env["HUB_ALIYUN_SMS_ACCESS_KEY_SECRET"]
+    for leaked in ("13912340001", secret):
+        assert leaked not in r.stderr + r.stdout, (leaked, r.stderr)
