@@ -108,6 +108,22 @@ def parse_grants(raw: object) -> dict[str, bool]:
 
 _EMPTY_GRANTS: Final[dict[str, bool]] = {}  # shared, never mutated
 
+MAX_TOKEN_TTL: Final = 366 * 86400.0  # a minted token lives a year at most
+
+
+def public_key_problem(pem: str) -> str | None:
+    """Why ``pem`` is not an RSA or EC public key PyJWT can verify with, or None."""
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+    problem = "not an RSA or EC public key"
+    for algorithm in (RSAAlgorithm(RSAAlgorithm.SHA256), ECAlgorithm(ECAlgorithm.SHA256)):
+        try:
+            algorithm.prepare_key(pem)
+            return None
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            problem = str(exc) or problem
+    return problem
+
 
 class TokenVerifier:
     """Verifies connection tokens (HS256 secret and/or RS256/ES256 public key); mints HS256."""
@@ -199,9 +215,12 @@ class TokenVerifier:
         extra: Mapping[str, Any] | None = None,
         now: float | None = None,
     ) -> str:
-        """An HS256 token for ``sub`` (requires the secret)."""
+        """An HS256 token for ``sub`` (requires the secret); ``ttl`` at most
+        :data:`MAX_TOKEN_TTL` seconds."""
         if not self._secret:
             raise HubError(Code.INTERNAL, "minting needs HUB_TOKEN_SECRET")
+        if ttl is not None and not 0 < ttl <= MAX_TOKEN_TTL:
+            raise HubError(Code.BAD_REQUEST, f"'ttl' must be between 0 and {MAX_TOKEN_TTL:g} s")
         if not _valid_member(sub):
             raise HubError(Code.BAD_REQUEST, "'sub' is not a valid member id")
         claims: dict[str, Any] = dict(extra or {})

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hub import supervisor
-from hub.auth import TokenVerifier, dev_secret
+from hub.auth import MAX_TOKEN_TTL, TokenVerifier, dev_secret
 from hub.bootstrap import Extension, Runtime
 from hub.config import ConfigError, Settings, add_arguments, load_settings
 from hub.protocol.errors import HubError
@@ -58,6 +58,8 @@ def _positive_seconds(raw: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {raw!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {raw!r}")
+    if value > MAX_TOKEN_TTL:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TOKEN_TTL:g} seconds (a year): {raw!r}")
     return value
 
 
@@ -128,6 +130,11 @@ def _ensure_data_dir(settings: Settings) -> None:
 
 def _token(args: argparse.Namespace, make_extensions: MakeExtensions | None) -> int:
     settings = load_settings(args)
+    if not settings.token_secret and settings.token_public_key:
+        raise ConfigError(
+            "minting needs HUB_TOKEN_SECRET: with only HUB_TOKEN_PUBLIC_KEY the hub verifies "
+            "tokens that the organization's own signer issues"
+        )
     if not settings.token_secret:
         _ensure_data_dir(settings)
     secret = settings.token_secret or dev_secret(settings.data_dir, "dev-token-secret")[0]

@@ -253,6 +253,16 @@ def _check(s: Settings) -> None:
         )
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("HUB_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+    if s.token_public_key:
+        from hub.auth import public_key_problem  # PyJWT's key loading
+
+        problem = public_key_problem(s.token_public_key)
+        if problem is not None:
+            raise ConfigError(f"HUB_TOKEN_PUBLIC_KEY: cannot be read ({problem})")
+    if s.redis_url:  # every process needs it: refused before a worker starts
+        from hub.brokers.redis.connector import parse_url
+
+        parse_url(s.redis_url)
     for ns in sorted(s.extra_namespaces):
         if not _NAMESPACE.fullmatch(ns):
             raise ConfigError(

@@ -266,6 +266,12 @@ def test_serve_failures(tmp_path: Path) -> None:
     r = hub(tmp_path, "serve", "--config", str(tmp_path / "missing.toml"))
     failed_with(r, 2, "hub: configuration error: cannot read config file")
 
+    # refused before anything starts (a worker, a listener), not at the first login
+    r = hub(tmp_path, "serve", "--port", "0", "--token-public-key", "notapem")
+    failed_with(r, 2, "hub: configuration error: HUB_TOKEN_PUBLIC_KEY: cannot be read")
+    r = hub(tmp_path, "serve", "--port", "0", "--redis-url", "foo://x")
+    failed_with(r, 2, "hub: configuration error: HUB_REDIS_URL: unsupported scheme 'foo'")
+
     r = hub(tmp_path, "serve", "--port", "eighty")
     failed_with(r, 2, "hub: configuration error: HUB_PORT: cannot use 'eighty'")
     r = hub(tmp_path, "serve", env={"HUB_PORT": "70000"})
@@ -580,3 +586,25 @@ async def test_adapters_send_masks_what_a_provider_echoes(tmp_path: Path) -> Non
     secret = env["HUB_ALIYUN_SMS_ACCESS_KEY_SECRET"]
     for leaked in ("13912340001", secret):
         assert leaked not in r.stderr + r.stdout, (leaked, r.stderr)
+
+
+def _public_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def test_token_refusals(tmp_path: Path) -> None:
+    """``hub token`` never prints a token the hub would refuse, nor one that never ends."""
+    env = {"HUB_TOKEN_PUBLIC_KEY": _public_key_pem()}
+    r = hub(tmp_path, "token", "li.na", env=env)
+    failed_with(r, 2, "hub: configuration error: minting needs HUB_TOKEN_SECRET")
+    assert r.stdout == ""
+    usage_error(hub(tmp_path, "token", "li.na", "--ttl", "1e300"), "hub token", "at most")
+    r = hub(tmp_path, "token", "li.na", "--ttl", str(366 * 86400))
+    no_traceback(r)
+    assert r.returncode == 0 and r.stdout.count(".") == 2

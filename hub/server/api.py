@@ -14,6 +14,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from hub.auth import MAX_TOKEN_TTL
 from hub.core.node import Node
 from hub.core.stats import LATENCY_BUCKETS
 from hub.numbers import parse_int
@@ -107,8 +108,10 @@ async def tokens(request: web.Request) -> web.Response:
     if channels is not None and not isinstance(channels, list):
         raise HubError(Code.BAD_REQUEST, "'channels' must be a list")
     ttl = body.get("ttl")
-    if ttl is not None and (type(ttl) not in (int, float) or ttl <= 0):
-        raise HubError(Code.BAD_REQUEST, "'ttl' must be a positive number of seconds")
+    if ttl is not None and (type(ttl) not in (int, float) or not 0 < ttl <= MAX_TOKEN_TTL):
+        raise HubError(
+            Code.BAD_REQUEST, f"'ttl' must be positive seconds, at most {MAX_TOKEN_TTL:g}"
+        )
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise HubError(Code.BAD_REQUEST, "'name' must be a string")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from hub.auth import MAX_TOKEN_TTL
+
 __all__ = ["OpenApi", "error_responses", "json_body", "ref"]
 
 
@@ -141,7 +143,8 @@ _SCHEMAS: dict[str, Any] = {
             "ttl": {
                 "type": ["number", "null"],
                 "exclusiveMinimum": 0,
-                "description": "seconds; null or absent: no expiry",
+                "maximum": MAX_TOKEN_TTL,
+                "description": "seconds, at most a year; null or absent: no expiry",
             },
             "name": {"type": ["string", "null"]},
             "role": {

@@ -152,6 +152,8 @@ async def test_tokens_api(hub: InProcessHub) -> None:
         {"sub": 5},
         {"sub": "a b"},
         {"sub": "x", "ttl": -1},
+        {"sub": "x", "ttl": 1e300},  # "never expires" in all but name
+        {"sub": "x", "ttl": 366 * 86400 + 1},
         {"sub": "x", "channels": "c"},
         {"sub": "x", "channels": ["bad"]},
     ]:
