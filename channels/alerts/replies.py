@@ -56,7 +56,9 @@ WINDOW_MS: Final = 3600 * 1000
 _IN_CHUNK: Final = 400  # ids per IN (...) list
 _DROP: Final = re.compile(r"[\s,，.。!！:：、;；\"'“”‘’()（）\[\]【】#*+\-_~]+")
 _WORDS: Final = "|".join(ACK_WORDS)
-_REPLY: Final = re.compile(rf"(?:{_WORDS})?([1-9]\d{{3}})(?:{_WORDS})?")
+# ack words (and the prompt's own 回复) may stand before and after the code, in any
+# number: what a member types back is often the SMS's own words (回复1 4827签收)
+_REPLY: Final = re.compile(rf"(?:回复|答复|{_WORDS})*([1-9]\d{{3}})(?:{_WORDS})*")
 _ASK: Final = re.compile(r"请回复1 ([1-9]\d{3})签收")
 
 
@@ -67,7 +69,8 @@ def sms_ask(code: str) -> str:
 
 def parse_reply(text: str) -> tuple[bool, str | None]:
     """(is it an ack at all, the code it quotes). Full-width digits, spaces and
-    punctuation are forgiven: ``1 4827``, ``14827``, ``4827``, ``签收4827``, ``１ ４８２７。``."""
+    punctuation are forgiven: ``1 4827``, ``14827``, ``4827``, ``签收4827``, ``１ ４８２７。``,
+    and the prompt's words around the code: ``回复1 4827签收``, ``签收1 4827``, ``收到，1 4827``."""
     compact = _DROP.sub("", unicodedata.normalize("NFKC", text))
     found = _REPLY.fullmatch(compact)
     if found:

@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from adapters.standin import Standins
+from channels.alerts.replies import parse_reply
 from tests.channels.conftest import DomainHub, FakeClock, load_org, notice_hub
 from tests.channels.test_notices import assert_strict_page
 from tests.support.hubs import wait_until
@@ -472,3 +473,31 @@ async def test_quiet_hours_need_ascii_hh_mm(
         assert "HH:MM" in resp["error"]["message"]
         prefs = await h.ok("GET", "/api/alerts/prefs/fa")
         assert prefs["quiet_hours"] == {"start": "22:00", "end": "07:00"}  # unchanged
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("1 4827", "4827"),
+        ("14827", "4827"),
+        ("4827", "4827"),
+        ("签收4827", "4827"),
+        ("１ ４８２７。", "4827"),
+        ("回复1 4827签收", "4827"),  # the SMS's own prompt typed back
+        ("签收1 4827", "4827"),
+        ("收到，1 4827", "4827"),
+        ("1 4827 收到", "4827"),
+    ],
+)
+def test_reply_texts_that_quote_the_code(text: str, code: str) -> None:
+    assert parse_reply(text) == (True, code)
+
+
+@pytest.mark.parametrize("text", ["1", "签收", "收到", "确认"])
+def test_reply_texts_without_a_code_ack_nothing(text: str) -> None:
+    assert parse_reply(text) == (True, None)
+
+
+@pytest.mark.parametrize("text", ["你好", "14827x", "1 48270", "退订", "回复1签收"])
+def test_other_texts_are_no_reply(text: str) -> None:
+    assert parse_reply(text)[1] is None
