@@ -478,15 +478,16 @@ class Node:
         — see :meth:`committed` — so one client's next request need not wait."""
         if identity is not None:
             await self.authorizer.check_publish(identity, channel)
-            self.authorizer.validate_data(identity, channel, data)
         try:
             data_json = orjson.dumps(data)
         except TypeError:
             raise HubError(Code.BAD_REQUEST, "'data' must be a JSON value") from None
-        if len(data_json) > self.settings.max_data_size:
+        if len(data_json) > self.settings.max_data_size:  # the size limit first: 106
             raise HubError(
                 Code.LIMIT_EXCEEDED, f"'data' is larger than {self.settings.max_data_size} bytes"
             )
+        if identity is not None:  # then the namespace's own rules (e.g. a chat message)
+            self.authorizer.validate_data(identity, channel, data)
         if self.closing:
             raise HubError(Code.UNAVAILABLE, "server shutting down")
         t0 = time.perf_counter()

@@ -97,6 +97,10 @@ async def test_group_message_schema(org: DomainHub) -> None:
     outsider = await _as(org, "m3")
     r = await outsider.call("publish", channel="group:g1", data="not even an object")
     assert r["error"]["code"] == 103  # permission is checked before the data
+    # the size limit (PROTOCOL.md §1: 106) comes before the group's message rules
+    for data in ["x" * 70_000, {"text": "长" * 30_000}, {"text": "x", "extra": "y" * 70_000}]:
+        r = await m1.call("publish", channel="group:g1", data=data)
+        assert r["error"]["code"] == 106, r
 
 
 async def test_read_markers_across_connections(org: DomainHub) -> None:
