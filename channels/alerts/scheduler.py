@@ -34,7 +34,7 @@ from channels.alerts.prefs import Prefs, Quiet, quiet_until, take_sms
 from channels.notices.model import Notice
 from channels.notices.service import Notices
 from channels.notices.states import ReceiptState
-from hub.core.interfaces import Database, Row
+from hub.core.interfaces import Database, Row, backend_unavailable
 from hub.protocol.errors import HubError
 
 __all__ = ["Escalator"]
@@ -135,8 +135,11 @@ class Escalator:
         while True:
             try:
                 await self.tick()
-            except Exception:
-                log.exception("escalation tick failed")
+            except Exception as exc:
+                if backend_unavailable(exc):  # the store is out of reach: the next tick retries
+                    log.warning("escalation tick skipped: store unavailable: %r", exc)
+                else:
+                    log.exception("escalation tick failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
